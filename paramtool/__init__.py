@@ -1,0 +1,75 @@
+"""paramtool: inspect, initialise, tie-check and export neural-network parameters.
+
+``import paramtool as torch`` is enough for a model definition that uses the supported pieces:
+``paramtool.nn`` mirrors ``torch.nn``, tensors are deferred until their values are needed, and
+checkpoints are safetensors files.
+"""
+
+from __future__ import annotations
+
+from paramtool import cuda
+from paramtool.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
+from paramtool.device import Device
+from paramtool.device import Device as device  # noqa: N813 - torch.device
+from paramtool.dtypes import (
+    bfloat16,
+    bool,
+    double,
+    float,
+    float8_e4m3fn,
+    float8_e4m3fnuz,
+    float8_e5m2,
+    float8_e5m2fnuz,
+    float8_e8m0fnu,
+    float16,
+    float32,
+    float64,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
+from paramtool.errors import ParamtoolError
+from paramtool.factories import (
+    arange,
+    empty,
+    empty_like,
+    from_numpy,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from paramtool.random import Generator, initial_seed, manual_seed
+from paramtool.tensor import Size, Tensor
+
+from paramtool import nn  # noqa: E402, I001 - nn builds on everything above
+
+dtype = type(float32)
+__version__ = "0.1.0"
+
+__all__ = [
+    "Device", "Generator", "ParamtoolError", "Size", "Tensor", "arange", "bfloat16", "bool",
+    "cuda", "device", "double", "dtype", "empty", "empty_like", "enable_grad", "float",
+    "float16", "float32", "float64", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
+    "float8_e5m2fnuz", "float8_e8m0fnu", "from_numpy", "full", "full_like", "half",
+    "inference_mode", "initial_seed", "int", "int16", "int32", "int64", "int8",
+    "is_grad_enabled", "long", "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand",
+    "rand_like", "randn", "randn_like", "short", "tensor", "uint16", "uint32", "uint64", "uint8",
+    "zeros", "zeros_like",
+]  # fmt: skip

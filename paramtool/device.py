@@ -1,0 +1,154 @@
+"""Devices and the array module (``xp``) behind them.
+
+``cpu`` is numpy; ``cuda``/``cuda:N`` is cupy. cupy is imported here and nowhere else, lazily,
+the first time a CUDA device is used. Code above this module asks a tensor's device for its
+``xp`` and writes numpy-style code once (the approach of Chainer's ``backend``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from paramtool.errors import DeviceError
+
+_CUDA_HINT = "install cupy with: pip install 'paramtool[cuda]'"
+
+
+@functools.lru_cache(maxsize=1)
+def _cupy() -> ModuleType | None:
+    try:
+        import cupy  # noqa: PLC0415 - lazy by design: the one place cupy is imported
+    except Exception:  # ImportError, or a broken CUDA install raising at import
+        return None
+    return cupy
+
+
+def cuda_available() -> bool:
+    """True when cupy imports and sees at least one GPU."""
+    cp = _cupy()
+    if cp is None:
+        return False
+    try:
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def cuda_device_count() -> int:
+    """Number of visible CUDA devices (0 without cupy or a GPU)."""
+    return _cupy().cuda.runtime.getDeviceCount() if cuda_available() else 0
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device: ``Device("cpu")`` or ``Device("cuda", 0)``.
+
+    Attributes:
+        type: ``"cpu"`` or ``"cuda"``.
+        index: The CUDA device ordinal (None for cpu).
+    """
+
+    type: str
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        kind, _, index = str(self.type).strip().partition(":")
+        if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
+            raise DeviceError(f"unknown device {self.type!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        if index and self.index is not None:
+            raise DeviceError(f"device {self.type!r} given an index twice")
+        object.__setattr__(self, "type", kind)
+        if index:
+            object.__setattr__(self, "index", int(index))
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            try:
+                other = as_device(other)
+            except DeviceError:
+                return False
+        if not isinstance(other, Device):
+            return NotImplemented
+        return self.type == other.type and (self.index or 0) == (other.index or 0)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index or 0))
+
+    @property
+    def xp(self) -> ModuleType:
+        """The array module for this device: numpy, or cupy (imported on first use)."""
+        if self.type == "cpu":
+            return np
+        cp = _cupy()
+        if cp is None:
+            raise DeviceError(f"device '{self}' needs cupy, which is not installed; {_CUDA_HINT}")
+        if not cuda_available():
+            raise DeviceError(f"device '{self}' asked for, but no CUDA GPU is visible")
+        index = self.index or 0
+        if index >= cuda_device_count():
+            raise DeviceError(f"device '{self}' asked for, but only {cuda_device_count()} GPU(s)")
+        return cp
+
+    def use(self) -> Any:
+        """A context manager making this the current device for allocations (no-op on cpu)."""
+        if self.type == "cpu":
+            import contextlib  # noqa: PLC0415
+
+            return contextlib.nullcontext()
+        self.xp  # noqa: B018 - raises a clear DeviceError when unavailable
+        return _cupy().cuda.Device(self.index or 0)
+
+
+CPU = Device("cpu")
+
+
+def as_device(value: object = None) -> Device:
+    """Parse ``"cpu"``, ``"cuda"``, ``"cuda:1"``, an int (a CUDA ordinal) or a Device.
+
+    Raises:
+        DeviceError: the value names no device type paramtool knows.
+    """
+    if value is None:
+        return CPU
+    if isinstance(value, Device):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Device("cuda", value)
+    if isinstance(value, str):
+        return Device(value)
+    raise DeviceError(f"unknown device {value!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def device_of(array: Any) -> Device:
+    """The device holding an array (numpy -> cpu, cupy -> cuda:N)."""
+    if isinstance(array, np.ndarray | np.generic):
+        return CPU
+    dev = getattr(array, "device", None)
+    if dev is not None and hasattr(dev, "id"):
+        return Device("cuda", int(dev.id))
+    return CPU
+
+
+def to_device(array: Any, device: Device) -> Any:
+    """Copy an array to ``device`` (no copy when it is already there)."""
+    source = device_of(array)
+    if source == device:
+        return array
+    if device.type == "cpu":
+        return array.get()
+    xp = device.xp
+    with device.use():
+        return xp.asarray(array)

@@ -1,0 +1,37 @@
+"""paramtool's exception types.
+
+The library raises these; the CLI maps them to exit codes in one place (``paramtool.cli``).
+Exceptions that mirror a PyTorch error (a bad ``register_parameter`` call, a failed
+``load_state_dict``) use PyTorch's own exception class and wording instead, so that code written
+against ``torch.nn`` catches what it expects.
+"""
+
+from __future__ import annotations
+
+
+class ParamtoolError(Exception):
+    """Base class of every error a user can fix (bad file, bad argument, mismatch)."""
+
+
+class DeviceError(ParamtoolError):
+    """A device was asked for that this machine cannot provide (e.g. ``cuda`` without cupy)."""
+
+
+class DTypeError(ParamtoolError):
+    """An unknown dtype name, or a dtype a format or backend cannot hold."""
+
+
+class InitError(ParamtoolError, ValueError):
+    """Bad input to an initialisation function, scheme or rule."""
+
+
+class SafetensorsError(ParamtoolError):
+    """A safetensors file that breaks the format, or a write that failed."""
+
+
+class ModelLoadError(ParamtoolError):
+    """A model definition file that cannot be run, or holds no model."""
+
+
+class StateDictError(ParamtoolError, RuntimeError):
+    """A state_dict that does not fit a model (missing, unexpected, size mismatch)."""

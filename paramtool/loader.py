@@ -1,0 +1,313 @@
+"""Loading model definitions: run a ``.py`` file and find the model it defines.
+
+A model file is run as a fresh module (its folder on ``sys.path`` while it runs, so that it can
+import its neighbours). The model is, in this order of preference:
+
+1. ``entry`` when given: a Module instance, a Module subclass, or a callable returning a Module;
+2. a ``build_model`` callable;
+3. a top-level ``model`` (a Module instance, subclass or callable);
+4. the single root Module instance the file creates, else the single Module subclass it defines.
+
+Constructor arguments come from ``args`` (``--arg key=value``) and ``config`` (a Hugging Face style
+``config.json``). A callable that takes a parameter named ``config`` receives the config dict (with
+``args`` merged over it); any other callable receives the config keys it accepts as keyword
+arguments, plus ``args``.
+
+Construction is deferred, as everything in paramtool is: building a 70B-parameter model allocates
+no parameter memory. Every failure is a :class:`~paramtool.errors.ModelLoadError` whose message
+names the file and, where there is one, the line in the user's code.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import inspect
+import itertools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from paramtool.errors import ModelLoadError
+
+#: The file a MODEL argument names when none is given.
+DEFAULT_MODEL_FILE = "model.py"
+
+_ENTRY_NAMES = ("build_model", "model")
+_counter = itertools.count()
+
+
+def parse_assignments(items: Iterable[str], what: str = "--arg") -> dict[str, Any]:
+    """Parse ``key=value`` strings; values are Python literals, else plain strings.
+
+    Args:
+        items: Strings such as ``"n_layer=2"``, ``"dims=(3, 4)"``, ``"act=gelu"``.
+        what: The option name used in error messages.
+
+    Returns:
+        The keys mapped to their values, in order (a later key wins).
+
+    Raises:
+        ModelLoadError: an item has no ``=`` or an empty key.
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ModelLoadError(f"{what} {item!r}: expected KEY=VALUE with KEY a Python name")
+        try:
+            result[key] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            result[key] = text
+    return result
+
+
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON config file holding one object (a Hugging Face ``config.json``).
+
+    Raises:
+        ModelLoadError: the file is missing, is not JSON, or does not hold an object.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path}: cannot read config: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path}: a config must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def load_model(
+    path: str | os.PathLike[str] = DEFAULT_MODEL_FILE,
+    entry: str | None = None,
+    args: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Any:
+    """Run a model file and return the (deferred) Module it defines.
+
+    Args:
+        path: The ``.py`` file.
+        entry: The name of the model object in the file (instance, subclass or callable).
+        args: Keyword arguments for the constructor (``--arg``).
+        config: A config dict (``--config``), see the module docstring for how it is passed.
+
+    Returns:
+        The model, a :class:`paramtool.nn.Module`.
+
+    Raises:
+        ModelLoadError: the file is missing, does not run, holds no model or several, or its
+            constructor raises; the message names the file and line.
+
+    Example:
+        >>> model = load_model("sample_models/mlp.py")  # doctest: +SKIP
+    """
+    path = Path(path)
+    module = run_file(path)
+    name, candidate = _pick_candidate(module, path, entry)
+    return _construct(candidate, name, path, dict(args or {}), config)
+
+
+def run_file(path: str | os.PathLike[str]) -> ModuleType:
+    """Run a Python file as a new, uniquely named module and return it.
+
+    Raises:
+        ModelLoadError: the file is missing, is not a ``.py`` file, or raises while it runs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        kind = "is a folder, not a model file" if path.is_dir() else "no such file"
+        raise ModelLoadError(f"{path}: {kind}")
+    if path.suffix != ".py":
+        raise ModelLoadError(f"{path}: a model definition must be a .py file")
+    name = f"paramtool_model_{next(_counter)}_{_safe_stem(path)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - .py files always get a spec
+        raise ModelLoadError(f"{path}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    try:
+        with _on_sys_path(path.resolve().parent):
+            spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        where = f"{exc.filename or path}:{exc.lineno}" if exc.lineno else str(path)
+        raise ModelLoadError(f"{where}: syntax error: {exc.msg}") from exc
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise ModelLoadError(_describe_failure(exc, path, "while running the file")) from exc
+    return module
+
+
+def _safe_stem(path: Path) -> str:
+    return "".join(c if c.isalnum() else "_" for c in path.stem)
+
+
+@contextlib.contextmanager
+def _on_sys_path(folder: Path) -> Iterator[None]:
+    entry = str(folder)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
+
+
+def _module_type() -> type:
+    from paramtool.nn import Module  # noqa: PLC0415 - the loader stands above nn
+
+    return Module
+
+
+def _pick_candidate(module: ModuleType, path: Path, entry: str | None) -> tuple[str, Any]:
+    """The (name, object) the model comes from, by the preference order of the module docs."""
+    namespace = vars(module)
+    if entry is not None:
+        if entry not in namespace:
+            raise ModelLoadError(
+                f"{path}: no {entry!r} defined (--entry); candidates: "
+                f"{_names_or_none(_candidate_names(module))}"
+            )
+        return entry, namespace[entry]
+    for name in _ENTRY_NAMES:
+        if name in namespace:
+            return name, namespace[name]
+    instances = _root_instances(module)
+    if len(instances) == 1:
+        return instances[0]
+    if not instances:
+        classes = _defined_subclasses(module)
+        if len(classes) == 1:
+            return classes[0]
+        if len(classes) > 1:
+            raise _several(path, [n for n, _ in classes])
+        raise ModelLoadError(
+            f"{path}: no model found; define build_model() or a top-level `model`, "
+            "or name one with --entry"
+        )
+    raise _several(path, [n for n, _ in instances])
+
+
+def _several(path: Path, names: list[str]) -> ModelLoadError:
+    return ModelLoadError(
+        f"{path}: several models found ({', '.join(names)}); choose one with --entry NAME"
+    )
+
+
+def _names_or_none(names: list[str]) -> str:
+    return ", ".join(names) if names else "none"
+
+
+def _candidate_names(module: ModuleType) -> list[str]:
+    return [n for n, _ in _root_instances(module)] + [n for n, _ in _defined_subclasses(module)]
+
+
+def _root_instances(module: ModuleType) -> list[tuple[str, Any]]:
+    """Module instances at the file's top level that are not part of another one."""
+    base = _module_type()
+    found: dict[int, tuple[str, Any]] = {}
+    for name, value in vars(module).items():
+        if isinstance(value, base) and not name.startswith("_") and id(value) not in found:
+            found[id(value)] = (name, value)
+    inner = {id(sub) for _, obj in found.values() for sub in list(obj.modules())[1:]}
+    return [pair for key, pair in found.items() if key not in inner]
+
+
+def _defined_subclasses(module: ModuleType) -> list[tuple[str, type]]:
+    """Module subclasses defined in the file itself (not imported into it)."""
+    base = _module_type()
+    return [
+        (name, value)
+        for name, value in vars(module).items()
+        if inspect.isclass(value)
+        and issubclass(value, base)
+        and value.__module__ == module.__name__
+        and not name.startswith("_")
+    ]
+
+
+def _construct(
+    candidate: Any, name: str, path: Path, args: dict[str, Any], config: Mapping[str, Any] | None
+) -> Any:
+    base = _module_type()
+    if isinstance(candidate, base):
+        if args or config:
+            raise ModelLoadError(
+                f"{path}: {name!r} is an already built model; --arg/--config need a class or "
+                "a function such as build_model"
+            )
+        return candidate
+    if not callable(candidate):
+        raise ModelLoadError(
+            f"{path}: {name!r} is a {type(candidate).__name__}, not a Module, a Module class "
+            "or a function returning one"
+        )
+    kwargs = _call_arguments(candidate, args, config)
+    try:
+        model = candidate(**kwargs)
+    except Exception as exc:
+        raise ModelLoadError(_describe_failure(exc, path, f"while building {name!r}")) from exc
+    if not isinstance(model, base):
+        raise ModelLoadError(
+            f"{path}: {name}() returned a {type(model).__name__}, not a paramtool.nn.Module"
+        )
+    return model
+
+
+def _call_arguments(
+    func: Callable[..., Any], args: dict[str, Any], config: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The keyword arguments ``func`` is called with, from --arg and --config."""
+    if config is None:
+        return args
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):  # builtins without a signature: pass the config keys
+        return {**config, **args}
+    if "config" in params:
+        return {"config": {**config, **args}}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return {**config, **args}
+    return {**{k: v for k, v in config.items() if k in params}, **args}
+
+
+def _describe_failure(exc: BaseException, path: Path, when: str) -> str:
+    """One line: the user's file and line, what was running, and the exception."""
+    where = str(path)
+    frame = _user_frame(exc, path)
+    if frame is not None:
+        where = f"{path}:{frame.lineno}"
+        if frame.name != "<module>":
+            when = f"{when}, in {frame.name}()"
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return f"{where}: {detail} ({when})"
+
+
+def _user_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
+    """The deepest traceback frame that runs in the model file (or its folder)."""
+    target = path.resolve()
+    folder = target.parent
+    best: traceback.FrameSummary | None = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        try:
+            file = Path(frame.filename).resolve()
+        except (OSError, ValueError):
+            continue
+        if file == target:
+            best = frame
+        elif best is None and file.parent == folder:
+            best = frame
+    return best

@@ -1,0 +1,286 @@
+"""The inventory of a model or checkpoint: one row per tensor name, tie groups and totals.
+
+An :class:`Inventory` is plain data built either from a Module (:func:`from_module`, nothing is
+materialised) or from a checkpoint's header (:func:`from_checkpoint`, no tensor data is read).
+It also remembers how to get a tensor's values (:meth:`Inventory.values`) for statistics and
+diffs, so that everything downstream treats models and files alike.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from paramtool.dtypes import dtype_name
+
+#: Row kinds: a model's parameters and buffers, or a checkpoint's tensors.
+PARAMETER, BUFFER, TENSOR = "parameter", "buffer", "tensor"
+
+
+@dataclass(frozen=True)
+class TensorRow:
+    """One tensor name.
+
+    Attributes:
+        name: The dotted name (``layers.0.attn.q_proj.weight``).
+        shape: The shape.
+        dtype: The dtype's name (``float32``, ``bfloat16``).
+        numel: Number of elements.
+        nbytes: Size in bytes.
+        kind: ``parameter``, ``buffer`` (models) or ``tensor`` (checkpoints).
+        trainable: ``requires_grad`` of a parameter; None for buffers and file tensors.
+        tied_to: The canonical name when this name reaches a tensor listed earlier, else None.
+        tie_group: Index into :attr:`Inventory.ties` when the tensor has several names.
+        persistent: False for a buffer left out of the state_dict.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    numel: int
+    nbytes: int
+    kind: str = TENSOR
+    trainable: bool | None = None
+    tied_to: str | None = None
+    tie_group: int | None = None
+    persistent: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "numel": self.numel,
+            "nbytes": self.nbytes,
+            "kind": self.kind,
+            "trainable": self.trainable,
+            "tied_to": self.tied_to,
+            "tie_group": self.tie_group,
+            "persistent": self.persistent,
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts over unique tensors (a tied tensor counts once).
+
+    Attributes:
+        parameters: Elements of parameters (of every tensor, for a checkpoint).
+        trainable: Elements of parameters with ``requires_grad``.
+        frozen: Elements of parameters without it.
+        buffers: Elements of buffers.
+        tensors: Number of unique tensors.
+        names: Number of names, aliases included.
+        nbytes: Bytes of all unique tensors.
+        bytes_by_dtype: Bytes per dtype name.
+        tie_groups: Number of groups of names sharing one tensor.
+    """
+
+    parameters: int
+    trainable: int
+    frozen: int
+    buffers: int
+    tensors: int
+    names: int
+    nbytes: int
+    bytes_by_dtype: dict[str, int]
+    tie_groups: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(vars(self))
+
+
+@dataclass
+class Inventory:
+    """Every tensor of a model or checkpoint, as plain data.
+
+    Attributes:
+        source: What was inspected (a path, or a model's class name).
+        kind: ``model`` or ``checkpoint``.
+        rows: One row per name, in state_dict (or file) order.
+        ties: Groups of names reaching one tensor; the canonical name first.
+        metadata: A checkpoint's ``__metadata__`` (empty for models).
+        model: The Module, for a model inventory.
+    """
+
+    source: str
+    kind: str
+    rows: list[TensorRow]
+    ties: list[list[str]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    model: Any = None
+    _values: Callable[[str], Any] | None = field(default=None, repr=False)
+
+    @property
+    def totals(self) -> Totals:
+        """The totals over unique tensors."""
+        return compute_totals(self.rows, len(self.ties))
+
+    def row(self, name: str) -> TensorRow:
+        """The row of ``name`` (KeyError when absent)."""
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def unique_rows(self) -> list[TensorRow]:
+        """Rows of distinct tensors (the canonical name of each tie group)."""
+        return [row for row in self.rows if row.tied_to is None]
+
+    def values(self, name: str) -> np.ndarray:
+        """The values of ``name`` as a numpy array (computed or read; not kept)."""
+        if self._values is None:
+            raise KeyError(f"{self.source}: values are not available")
+        return self._values(name)
+
+    def filtered(self, pattern: str | None) -> Inventory:
+        """A copy keeping only rows whose name matches a glob (``*attn*``), or all rows."""
+        if not pattern:
+            return self
+        rows = [row for row in self.rows if fnmatch.fnmatchcase(row.name, pattern)]
+        return replace(self, rows=rows)
+
+
+def compute_totals(rows: Iterable[TensorRow], tie_groups: int = 0) -> Totals:
+    """Totals over ``rows``; aliases (rows with ``tied_to``) add names but no elements."""
+    counts = dict.fromkeys(("parameters", "trainable", "frozen", "buffers", "tensors", "names"), 0)
+    by_dtype: dict[str, int] = {}
+    for row in rows:
+        counts["names"] += 1
+        if row.tied_to is not None:
+            continue
+        counts["tensors"] += 1
+        by_dtype[row.dtype] = by_dtype.get(row.dtype, 0) + row.nbytes
+        if row.kind == BUFFER:
+            counts["buffers"] += row.numel
+            continue
+        counts["parameters"] += row.numel
+        counts["frozen" if row.trainable is False else "trainable"] += row.numel
+    return Totals(
+        **counts,
+        nbytes=sum(by_dtype.values()),
+        bytes_by_dtype=dict(sorted(by_dtype.items(), key=lambda kv: -kv[1])),
+        tie_groups=tie_groups,
+    )
+
+
+def _group_ties(rows: list[TensorRow], keys: list[Any]) -> tuple[list[TensorRow], list[list[str]]]:
+    """Mark rows sharing a key (the tensor's identity) as tied to the first of them."""
+    members: dict[Any, list[str]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        members.setdefault(key, []).append(row.name)
+    groups = [names for names in members.values() if len(names) > 1]
+    index = {name: i for i, names in enumerate(groups) for name in names}
+    alias_of = {name: names[0] for names in groups for name in names[1:]}
+    marked = [
+        replace(row, tie_group=index.get(row.name), tied_to=alias_of.get(row.name))
+        for row in rows
+    ]
+    return marked, groups
+
+
+def _row(name: str, shape: Iterable[int], dtype: Any, **extra: Any) -> TensorRow:
+    shape = tuple(int(d) for d in shape)
+    numel = math.prod(shape)
+    try:
+        np_dtype = np.dtype(dtype)
+        name_of_dtype, itemsize = dtype_name(np_dtype), np_dtype.itemsize
+    except TypeError:
+        name_of_dtype, itemsize = str(dtype), 0
+    nbytes = extra.pop("nbytes", None)
+    return TensorRow(
+        name=name,
+        shape=shape,
+        dtype=name_of_dtype,
+        numel=numel,
+        nbytes=numel * itemsize if nbytes is None else int(nbytes),
+        **extra,
+    )
+
+
+def from_module(model: Any, source: str | None = None) -> Inventory:
+    """The inventory of a Module: parameters and buffers, every name, without materialising.
+
+    Rows follow ``state_dict()`` order; non-persistent buffers come after, marked so. Names that
+    reach the same Parameter object form a tie group, the first name being canonical.
+
+    Args:
+        model: A :class:`paramtool.nn.Module`.
+        source: What to call it in reports (default: the class name).
+    """
+    named: list[tuple[str, Any, str]] = [
+        (name, t, PARAMETER) for name, t in model.named_parameters(remove_duplicate=False)
+    ]
+    named += [(name, t, BUFFER) for name, t in model.named_buffers(remove_duplicate=False)]
+    order = {name: i for i, name in enumerate(model.state_dict(keep_vars=True))}
+    named.sort(key=lambda item: order.get(item[0], len(order)))
+    rows = [
+        _row(
+            name,
+            tuple(t.shape),
+            t.dtype,
+            kind=kind,
+            trainable=bool(t.requires_grad) if kind == PARAMETER else None,
+            persistent=kind == PARAMETER or name in order,
+        )
+        for name, t, kind in named
+    ]
+    rows, ties = _group_ties(rows, [id(t) for _, t, _ in named])
+    tensors = {name: t for name, t, _ in named}
+    return Inventory(
+        source=source or type(model).__name__,
+        kind="model",
+        rows=rows,
+        ties=ties,
+        model=model,
+        _values=lambda name: _module_values(tensors, name),
+    )
+
+
+def _module_values(tensors: dict[str, Any], name: str) -> np.ndarray:
+    tensor = tensors[name]
+    array = tensor.compute(name=name) if getattr(tensor, "is_deferred", False) else tensor.numpy()
+    return np.asarray(array.get() if hasattr(array, "get") else array)
+
+
+def from_checkpoint(checkpoint: Any, source: str | None = None) -> Inventory:
+    """The inventory of an open checkpoint, from its header alone.
+
+    Names the file records as tied (``__metadata__`` ``{dropped: kept}``) appear as alias rows
+    after the file's own tensors.
+
+    Args:
+        checkpoint: The object ``paramtool.safetensors.open_checkpoint`` returns.
+        source: What to call it in reports (default: its path).
+    """
+    entries = list(checkpoint.entries)
+    rows = [_row(e.name, e.shape, e.dtype, nbytes=e.nbytes) for e in entries]
+    tied = dict(getattr(checkpoint, "tied", {}) or {})
+    present = {row.name for row in rows}
+    rows += [
+        replace(next(r for r in rows if r.name == kept), name=dropped)
+        for dropped, kept in tied.items()
+        if kept in present and dropped not in present
+    ]
+    keys = [tied.get(row.name, row.name) for row in rows]
+    rows, ties = _group_ties(rows, keys)
+    return Inventory(
+        source=source or str(getattr(checkpoint, "path", "checkpoint")),
+        kind="checkpoint",
+        rows=rows,
+        ties=ties,
+        metadata=dict(getattr(checkpoint, "metadata", {}) or {}),
+        _values=lambda name: np.asarray(_load(checkpoint, tied.get(name, name))),
+    )
+
+
+def _load(checkpoint: Any, name: str) -> Any:
+    value = checkpoint.load(name)
+    return value.numpy() if hasattr(value, "numpy") else value

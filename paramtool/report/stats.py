@@ -1,0 +1,129 @@
+"""Per-tensor statistics: mean, std, min, max, zeros, NaN and Inf counts.
+
+Values are visited in chunks so that a multi-GB tensor costs one chunk of float64 scratch
+memory, and the moments are merged with Chan's parallel formula (numerically stable).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from paramtool.report.inventory import Inventory
+
+#: Elements per chunk: 4M float64 scratch values (32 MB).
+CHUNK = 1 << 22
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Statistics of one tensor's finite values (NaN/Inf are counted, not averaged).
+
+    Attributes:
+        name: The tensor's name.
+        numel: Number of elements.
+        mean: Mean of the finite values (NaN when there are none).
+        std: Standard deviation (population, ``ddof=0``) of the finite values.
+        min: Smallest finite value.
+        max: Largest finite value.
+        zeros: Number of elements equal to zero.
+        nan: Number of NaN elements.
+        inf: Number of infinite elements.
+    """
+
+    name: str
+    numel: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    zeros: int
+    nan: int
+    inf: int
+
+    @property
+    def zero_fraction(self) -> float:
+        """Fraction of elements equal to zero."""
+        return self.zeros / self.numel if self.numel else 0.0
+
+    @property
+    def finite(self) -> bool:
+        """True when no element is NaN or infinite."""
+        return self.nan == 0 and self.inf == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN written as None)."""
+        data = dict(vars(self))
+        for key in ("mean", "std", "min", "max"):
+            if not math.isfinite(data[key]):
+                data[key] = None
+        data["zero_fraction"] = self.zero_fraction
+        return data
+
+
+def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
+    flat = array.reshape(-1)
+    for start in range(0, flat.size, CHUNK):
+        yield flat[start : start + CHUNK]
+
+
+def tensor_stats(name: str, array: Any) -> TensorStats:
+    """Statistics of an array (numpy or cupy; any dtype, bool and float8 included).
+
+    Args:
+        name: The tensor's name, kept in the result.
+        array: The values.
+    """
+    array = np.asarray(array.get() if hasattr(array, "get") else array)
+    count, mean, m2 = 0, 0.0, 0.0
+    low, high = math.inf, -math.inf
+    zeros = nan = inf = 0
+    for chunk in _chunks(array):
+        values = chunk.astype(np.float64)
+        finite_mask = np.isfinite(values)
+        nan += int(np.isnan(values).sum())
+        inf += int(np.isinf(values).sum())
+        zeros += int((values == 0).sum())
+        finite = values[finite_mask] if not finite_mask.all() else values
+        if finite.size == 0:
+            continue
+        c_mean = float(finite.mean())
+        c_m2 = float(np.square(finite - c_mean).sum())
+        total = count + finite.size
+        delta = c_mean - mean
+        mean += delta * finite.size / total
+        m2 += c_m2 + delta * delta * count * finite.size / total
+        count = total
+        low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    return TensorStats(
+        name=name,
+        numel=int(array.size),
+        mean=mean if count else math.nan,
+        std=math.sqrt(m2 / count) if count else math.nan,
+        min=low if count else math.nan,
+        max=high if count else math.nan,
+        zeros=zeros,
+        nan=nan,
+        inf=inf,
+    )
+
+
+def inventory_stats(
+    inventory: Inventory, progress: Callable[[str, int], None] | None = None
+) -> list[TensorStats]:
+    """Statistics of every distinct tensor of an inventory (aliases are skipped).
+
+    Args:
+        inventory: What to measure; values are computed or read one tensor at a time.
+        progress: Called with (name, nbytes) after each tensor.
+    """
+    result = []
+    for row in inventory.unique_rows():
+        result.append(tensor_stats(row.name, inventory.values(row.name)))
+        if progress is not None:
+            progress(row.name, row.nbytes)
+    return result

@@ -1,0 +1,373 @@
+"""Tensor: shape, dtype, device, and either an array or a recipe (deferred).
+
+A tensor's state lives in a small storage cell that ``.data``, ``.detach()`` and a Parameter made
+from the tensor share, so ``p.data *= mask`` edits ``p``. A deferred cell holds a
+:class:`~paramtool.recipes.Recipe`; it becomes real (an array on its device) the first time
+something needs its values. Elementwise arithmetic, reductions and indexing live in
+``paramtool.tensor_ops``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from paramtool import random as _random
+from paramtool.device import CPU, Device, as_device, device_of, to_device
+from paramtool.dtypes import as_dtype, dtype_name, is_floating_point
+from paramtool.recipes import Recipe
+from paramtool.tensor_ops import TensorOps
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints printed as ``paramtool.Size([3, 4])``."""
+
+    def __repr__(self) -> str:
+        return f"paramtool.Size({list(self)})"
+
+    def numel(self) -> int:
+        """Number of elements a tensor of this shape holds."""
+        return int(np.prod(self, dtype=np.int64)) if self else 1
+
+
+class _Cell:
+    """The storage behind one or more tensors: an array, or a recipe and its metadata."""
+
+    __slots__ = ("array", "recipe", "shape", "dtype", "device", "stream")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, device: Device) -> None:
+        self.array: Any = None
+        self.recipe: Recipe | None = None
+        self.shape = Size(shape)
+        self.dtype = dtype
+        self.device = device
+        self.stream: _random.Stream | None = None
+
+    @classmethod
+    def of_array(cls, array: Any) -> _Cell:
+        cell = cls(tuple(int(n) for n in array.shape), np.dtype(array.dtype), device_of(array))
+        cell.array = array
+        return cell
+
+    def compute(self, name: str | None, seed: int | None) -> Any:
+        """The cell's values: its array, or a fresh array produced from its recipe."""
+        if self.array is not None:
+            return self.array
+        if name is not None:
+            stream = _random.named_stream(name, seed)
+        else:
+            stream = self.stream or _random.next_stream()
+            if seed is not None:
+                stream = _random.Stream(int(seed), stream.key)
+        xp = self.device.xp
+        with self.device.use():
+            out = xp.empty(self.shape, dtype=self.dtype)
+        self.recipe.fill(out, stream)  # type: ignore[union-attr]
+        return out
+
+
+class Tensor(TensorOps):
+    """A multi-dimensional array that may be deferred (a recipe, no memory) or real.
+
+    Build tensors with the factories (``paramtool.zeros``, ``paramtool.randn``, ...),
+    ``paramtool.tensor(data)`` or ``paramtool.from_numpy(array)``.
+    """
+
+    _cell: _Cell
+    requires_grad: bool
+    grad: Tensor | None
+
+    def __init__(self, data: Any = None, *, requires_grad: bool = False) -> None:
+        array = np.asarray([] if data is None else data)
+        if array.dtype == np.float64 and not _holds_float64(data):
+            array = array.astype(np.float32)
+        _init(self, _Cell.of_array(array), requires_grad)
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def _from_cell(cls, cell: _Cell, requires_grad: bool = False) -> Tensor:
+        tensor = cls.__new__(cls)
+        _init(tensor, cell, requires_grad)
+        return tensor
+
+    @classmethod
+    def _deferred(
+        cls,
+        shape: tuple[int, ...],
+        recipe: Recipe,
+        dtype: object = None,
+        device: object = None,
+        requires_grad: bool = False,
+        generator: _random.Generator | None = None,
+    ) -> Tensor:
+        cell = _Cell(tuple(int(n) for n in shape), as_dtype(dtype or np.float32), as_device(device))
+        for n in cell.shape:
+            if n < 0:
+                raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(shape)}")
+        tensor = cls._from_cell(cell, requires_grad)
+        tensor._set_recipe(recipe, generator)
+        return tensor
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> Size:
+        """The tensor's shape."""
+        return self._cell.shape
+
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape, or the length of one dimension."""
+        return self.shape if dim is None else self.shape[dim]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element type (a numpy dtype)."""
+        return self._cell.dtype
+
+    @property
+    def device(self) -> Device:
+        """Where the values live (or will live)."""
+        return self._cell.device
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self.shape.numel()
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the values take (or will take)."""
+        return self.numel() * self.dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        """True for floating-point dtypes (float64 ... float8)."""
+        return is_floating_point(self.dtype)
+
+    @property
+    def is_cuda(self) -> bool:
+        """True when the tensor lives on a CUDA device."""
+        return self.device.type == "cuda"
+
+    @property
+    def is_deferred(self) -> bool:
+        """True while the tensor is a recipe and holds no memory."""
+        return self._cell.array is None
+
+    @property
+    def recipe(self) -> Recipe | None:
+        """The recipe of a deferred tensor (None once real)."""
+        return self._cell.recipe
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place; returns self."""
+        self.requires_grad = requires_grad
+        return self
+
+    # -- storage -----------------------------------------------------------------------------
+
+    @property
+    def data(self) -> Tensor:
+        """A tensor sharing this one's storage, detached from autograd."""
+        return Tensor._from_cell(self._cell)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, not {type(value).__name__}")
+        self._cell = value._cell
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's storage, with ``requires_grad=False``."""
+        return Tensor._from_cell(self._cell)
+
+    def clone(self) -> Tensor:
+        """A copy with its own storage (a deferred tensor stays deferred, same values)."""
+        cell = _Cell(self.shape, self.dtype, self.device)
+        if self.is_deferred:
+            cell.recipe, cell.stream = self._cell.recipe, self._cell.stream
+        else:
+            cell.array = self._cell.array.copy()
+        return Tensor._from_cell(cell, self.requires_grad)
+
+    def shares_storage(self, other: Tensor) -> bool:
+        """True when both tensors are views of one storage cell or overlapping arrays."""
+        if self._cell is other._cell:
+            return True
+        a, b = self._cell.array, other._cell.array
+        if a is None or b is None or device_of(a) != device_of(b):
+            return False
+        return bool(device_of(a).xp.shares_memory(a, b))
+
+    def data_ptr(self) -> int:
+        """Address of the first element (0 while deferred)."""
+        array = self._cell.array
+        if array is None:
+            return 0
+        if isinstance(array, np.ndarray):
+            return int(array.__array_interface__["data"][0])
+        return int(array.data.ptr)
+
+    def _set_recipe(self, recipe: Recipe, generator: _random.Generator | None = None) -> Tensor:
+        """Give the tensor new values: record the recipe if deferred, else fill it now."""
+        cell = self._cell
+        stream = _random.next_stream(generator) if recipe.random else None
+        if cell.array is None:
+            cell.recipe, cell.stream = recipe, stream
+        elif cell.array.size:
+            recipe.fill(_writable(cell), stream)  # type: ignore[arg-type]
+        return self
+
+    def materialize(self, name: str | None = None, seed: int | None = None) -> Tensor:
+        """Make the tensor real in place; a name keys its random values. Returns self.
+
+        Args:
+            name: The parameter name whose stream the values come from (see
+                ``paramtool.random``). Without one, the tensor's own creation stream is used.
+            seed: The seed; default the global seed (``paramtool.manual_seed``).
+        """
+        cell = self._cell
+        if cell.array is None:
+            cell.array = cell.compute(name, seed)
+            cell.recipe = cell.stream = None
+        return self
+
+    def compute(self, name: str | None = None, seed: int | None = None) -> Any:
+        """The values as an array, without keeping them when the tensor is deferred."""
+        return self._cell.compute(name, seed)
+
+    def _array(self) -> Any:
+        """The backing array, materialising the tensor first."""
+        return self.materialize()._cell.array
+
+    # -- conversion --------------------------------------------------------------------------
+
+    def numpy(self) -> np.ndarray:
+        """The values as a numpy array sharing memory with the tensor (cpu only)."""
+        if self.device.type != "cpu":
+            raise TypeError(
+                f"can't convert {self.device} device type tensor to numpy. "
+                "Use Tensor.cpu() to copy the tensor to host memory first."
+            )
+        return self._array()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.cpu().numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Convert device and/or dtype: ``to(device)``, ``to(dtype)``, ``to(other)``,
+        ``to(device, dtype)``; returns self when nothing changes."""
+        device, dtype = parse_to_args(*args, **kwargs)
+        device = self.device if device is None else device
+        dtype = self.dtype if dtype is None else dtype
+        if device == self.device and dtype == self.dtype and not kwargs.get("copy"):
+            return self
+        cell = _Cell(self.shape, dtype, device)
+        if self.is_deferred:
+            device.xp  # noqa: B018 - fail now, with a clear message, if the device is missing
+            cell.recipe, cell.stream = self._cell.recipe, self._cell.stream
+        else:
+            array = self._cell.array
+            if dtype != array.dtype:
+                array = array.astype(dtype) if device_of(array) == CPU else _astype_gpu(array, dtype)
+            cell.array = to_device(array, device)
+        return Tensor._from_cell(cell, self.requires_grad)
+
+    def cpu(self) -> Tensor:
+        """This tensor on the cpu."""
+        return self.to("cpu")
+
+    def cuda(self, device: int | str | None = None) -> Tensor:
+        """This tensor on a CUDA device."""
+        return self.to(as_device(device if device is not None else "cuda"))
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor converted to ``other``'s dtype."""
+        return self.to(other.dtype)
+
+    # -- printing ----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return _format(self, "tensor(")
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+def _init(tensor: Tensor, cell: _Cell, requires_grad: bool) -> None:
+    tensor._cell = cell
+    tensor.requires_grad = requires_grad
+    tensor.grad = None
+
+
+def _holds_float64(data: Any) -> bool:
+    return isinstance(data, np.ndarray | np.generic) and data.dtype == np.float64
+
+
+def _writable(cell: _Cell) -> Any:
+    """The cell's array, copied first if it is a read-only view (e.g. of a mapped file)."""
+    array = cell.array
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        cell.array = array = array.copy()
+    return array
+
+
+def _astype_gpu(array: Any, dtype: np.dtype) -> Any:
+    return to_device(to_device(array, CPU).astype(dtype), device_of(array))
+
+
+def parse_to_args(*args: Any, **kwargs: Any) -> tuple[Device | None, np.dtype | None]:
+    """Parse torch's ``to(...)`` forms into (device or None, dtype or None)."""
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, Device) or (isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda")):
+            device = arg
+        elif isinstance(arg, int) and not isinstance(arg, bool):
+            device = arg
+        else:
+            dtype = arg
+    return (None if device is None else as_device(device)), (None if dtype is None else as_dtype(dtype))
+
+
+def _format(tensor: Tensor, prefix: str) -> str:
+    array = tensor._array()
+    host = to_device(array, CPU)
+    if host.size == 0:
+        body = f"[], size={tuple(tensor.shape)}" if host.ndim > 1 else "[]"
+    else:
+        body = np.array2string(
+            host.astype(np.float32) if is_floating_point(host.dtype) and host.dtype != np.float64 else host,
+            precision=4, separator=", ", prefix=prefix, floatmode="fixed" if host.dtype.kind == "f" else "maxprec",
+            threshold=1000, edgeitems=3,
+        )  # fmt: skip
+    extras = []
+    if tensor.device.type != "cpu":
+        extras.append(f"device='{tensor.device}'")
+    if tensor.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)):
+        extras.append(f"dtype=paramtool.{dtype_name(tensor.dtype)}")
+    if tensor.requires_grad:
+        extras.append("requires_grad=True")
+    return prefix + ", ".join([body, *extras]) + ")"
+
+
+def from_array(array: Any, requires_grad: bool = False) -> Tensor:
+    """Wrap an existing numpy or cupy array as a Tensor, without copying."""
+    return Tensor._from_cell(_Cell.of_array(array), requires_grad)
