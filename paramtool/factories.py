@@ -36,6 +36,8 @@ def _make(
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A deferred tensor of zeros."""
+    if any(n < 0 for n in _shape(size)):
+        raise RuntimeError("zeros: Dimension size must be non-negative.")
     return _make(size, recipes.Constant(0), dtype, device, requires_grad)
 
 

@@ -306,8 +306,6 @@ def _user_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None
             file = Path(frame.filename).resolve()
         except (OSError, ValueError):
             continue
-        if file == target:
-            best = frame
-        elif best is None and file.parent == folder:
+        if file == target or best is None and file.parent == folder:
             best = frame
     return best

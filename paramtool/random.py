@@ -6,17 +6,27 @@ model or only that tensor is materialised, in any order. A tensor that has no na
 a key handed out at creation by a global counter that ``manual_seed`` resets, so unnamed tensors
 are still reproducible for a seed. Long tensors are generated in fixed-size chunks, each from
 its own generator (``Stream.generator(i)``), so the values do not depend on how many threads
-fill them.
+fill them (``set_num_threads``; env ``PARAMTOOL_NUM_THREADS``).
+
+On CUDA, values are generated on the GPU by cupy's generator, chunk i seeded from the same
+stream. They differ from the CPU's values; ``set_portable(True)`` (env ``PARAMTOOL_PORTABLE=1``)
+generates on the CPU and copies, so a seed gives the same values on every device.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from paramtool.device import device_of
 
 #: Elements per independently seeded chunk. Fixed: changing it changes every value.
 CHUNK = 1 << 20
@@ -110,3 +120,166 @@ class Stream:
 def named_stream(name: str, seed: int | None = None) -> Stream:
     """The stream of the tensor named ``name`` under ``seed`` (default: the global seed)."""
     return Stream(_seed if seed is None else int(seed), name_key(name))
+
+
+# -- chunked, threaded generation ------------------------------------------------------------
+
+_settings = {
+    "threads": int(os.environ.get("PARAMTOOL_NUM_THREADS", "0") or 0) or os.cpu_count() or 1,
+    "portable": os.environ.get("PARAMTOOL_PORTABLE", "") not in ("", "0"),
+}
+_pool: dict[int, ThreadPoolExecutor] = {}
+_scratch = threading.local()
+
+
+def set_num_threads(count: int) -> None:
+    """Set how many threads fill random tensors on the CPU (values do not depend on it)."""
+    if int(count) < 1:
+        raise ValueError(f"set_num_threads: expected a positive count, got {count}")
+    _settings["threads"] = int(count)
+
+
+def get_num_threads() -> int:
+    """The number of threads that fill random tensors on the CPU."""
+    return _settings["threads"]
+
+
+def set_portable(portable: bool = True) -> None:
+    """Generate CUDA tensors' random values on the CPU, so they equal the CPU values exactly."""
+    _settings["portable"] = bool(portable)
+
+
+def is_portable() -> bool:
+    """True when CUDA tensors take their random values from the CPU generator."""
+    return _settings["portable"]
+
+
+class ChunkSource:
+    """The random source of one chunk; fills arrays of its own array module in place.
+
+    Wraps a ``numpy.random.Generator`` (CPU, or portable CUDA) or a cupy ``RandomState``.
+    Draw functions see only this interface, so one piece of code serves both backends.
+    """
+
+    def __init__(self, gen: Any, xp: Any) -> None:
+        self.gen = gen
+        self.xp = xp
+
+    def normal(self, out: Any) -> Any:
+        """Fill ``out`` (float32 or float64) with standard normal values; returns it."""
+        if self.xp is np:
+            return self.gen.standard_normal(out=out, dtype=out.dtype.type)
+        out[...] = self.gen.standard_normal(out.shape, dtype=out.dtype)
+        return out
+
+    def uniform(self, out: Any) -> Any:
+        """Fill ``out`` (float32 or float64) with values uniform on [0, 1); returns it."""
+        if self.xp is np:
+            return self.gen.random(out=out, dtype=out.dtype.type)
+        out[...] = self.gen.random_sample(out.shape, dtype=out.dtype)
+        return out
+
+    def normal_values(self, count: int, dtype: Any) -> Any:
+        """``count`` fresh standard normal values."""
+        return self.normal(self.xp.empty(count, dtype=dtype))
+
+
+Draw = Callable[[ChunkSource, Any], None]
+
+
+def work_dtype(dtype: Any) -> np.dtype:
+    """The dtype values are drawn in for an output dtype: float64 for float64, else float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def fill_chunks(out: Any, stream: Stream, draw: Draw) -> None:
+    """Fill ``out`` in place, chunk by chunk: chunk i from ``stream.generator(i)``.
+
+    ``draw(source, chunk)`` writes one 1-d chunk of ``work_dtype(out.dtype)`` in place. A
+    contiguous float32/float64 numpy ``out`` is written directly; other outputs (float16,
+    bfloat16, float8, non-contiguous, cupy) are drawn per chunk into a scratch buffer and cast,
+    so memory stays bounded by one chunk per thread. Chunks run on ``get_num_threads()`` threads.
+
+    Args:
+        out: The numpy or cupy array to fill.
+        stream: The stream the values come from.
+        draw: The per-chunk draw function.
+    """
+    if out.size == 0:
+        return
+    if not isinstance(out, np.ndarray) and not is_portable():
+        _fill_on_gpu(out, stream, draw)
+        return
+    if isinstance(out, np.ndarray) and not out.flags.c_contiguous:
+        tmp = np.empty(out.shape, out.dtype)
+        fill_chunks(tmp, stream, draw)
+        out[...] = tmp
+        return
+    flat = out.reshape(-1)
+    wdt = work_dtype(out.dtype)
+    direct = isinstance(out, np.ndarray) and out.dtype == wdt
+    bounds = [(s, min(s + CHUNK, out.size)) for s in range(0, out.size, CHUNK)]
+
+    def one(i: int) -> None:
+        start, stop = bounds[i]
+        source = ChunkSource(stream.generator(i), np)
+        if direct:
+            draw(source, flat[start:stop])
+            return
+        chunk = _scratch_buffer(stop - start, wdt)
+        draw(source, chunk)
+        if isinstance(out, np.ndarray):
+            flat[start:stop] = chunk
+        else:
+            device = device_of(out)
+            with device.use():
+                flat[start:stop] = device.xp.asarray(chunk).astype(out.dtype)
+
+    _run(one, len(bounds))
+
+
+def _scratch_buffer(size: int, dtype: np.dtype) -> np.ndarray:
+    """A per-thread reusable buffer of at least one chunk."""
+    buf = getattr(_scratch, dtype.name, None)
+    if buf is None:
+        buf = np.empty(CHUNK, dtype)
+        setattr(_scratch, dtype.name, buf)
+    return buf[:size]
+
+
+def _run(task: Callable[[int], None], count: int) -> None:
+    """Run ``task(i)`` for i in range(count) on the fill thread pool; re-raise any error."""
+    threads = min(get_num_threads(), count)
+    if threads <= 1:
+        for i in range(count):
+            task(i)
+        return
+    pool = _pool.get(threads)
+    if pool is None:
+        pool = _pool[threads] = ThreadPoolExecutor(threads, thread_name_prefix="paramtool-fill")
+    for future in [pool.submit(task, i) for i in range(count)]:
+        future.result()
+
+
+def chunk_seed(stream: Stream, chunk: int) -> int:
+    """A 63-bit seed for a non-numpy generator of chunk ``chunk`` of ``stream``."""
+    seq = np.random.SeedSequence(stream.seed, spawn_key=(*stream.key, chunk))
+    return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _fill_on_gpu(out: Any, stream: Stream, draw: Draw) -> None:
+    """Draw on the GPU with cupy's generator, chunk i seeded from chunk i of ``stream``."""
+    device = device_of(out)
+    xp = device.xp
+    flat = out.reshape(-1)
+    wdt = work_dtype(out.dtype)
+    with device.use():
+        for i, start in enumerate(range(0, out.size, CHUNK)):
+            stop = min(start + CHUNK, out.size)
+            source = ChunkSource(xp.random.RandomState(chunk_seed(stream, i)), xp)
+            if out.dtype == wdt:
+                draw(source, flat[start:stop])
+            else:
+                chunk = xp.empty(stop - start, wdt)
+                draw(source, chunk)
+                flat[start:stop] = chunk.astype(out.dtype)

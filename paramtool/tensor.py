@@ -106,6 +106,8 @@ class Tensor(TensorOps):
         for n in cell.shape:
             if n < 0:
                 raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(shape)}")
+        if cell.device.type != "cpu":
+            cell.device.xp  # noqa: B018 - a clear DeviceError now when the device is missing
         tensor = cls._from_cell(cell, requires_grad)
         tensor._set_recipe(recipe, generator)
         return tensor
@@ -353,10 +355,12 @@ def _format(tensor: Tensor, prefix: str) -> str:
     if host.size == 0:
         body = f"[], size={tuple(tensor.shape)}" if host.ndim > 1 else "[]"
     else:
+        if is_floating_point(host.dtype) and host.dtype != np.float64:
+            host = host.astype(np.float32)
+        integral = host.dtype.kind != "f" or bool(np.all(np.mod(host[np.isfinite(host)], 1) == 0))
         body = np.array2string(
-            host.astype(np.float32) if is_floating_point(host.dtype) and host.dtype != np.float64 else host,
-            precision=4, separator=", ", prefix=prefix, floatmode="fixed" if host.dtype.kind == "f" else "maxprec",
-            threshold=1000, edgeitems=3,
+            host, precision=4, separator=", ", prefix=prefix, threshold=1000, edgeitems=3,
+            floatmode="maxprec" if integral else "fixed",
         )  # fmt: skip
     extras = []
     if tensor.device.type != "cpu":
@@ -370,4 +374,6 @@ def _format(tensor: Tensor, prefix: str) -> str:
 
 def from_array(array: Any, requires_grad: bool = False) -> Tensor:
     """Wrap an existing numpy or cupy array as a Tensor, without copying."""
+    if isinstance(array, np.generic):
+        array = np.asarray(array)
     return Tensor._from_cell(_Cell.of_array(array), requires_grad)

@@ -29,10 +29,20 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+def _default_float(result: Any, *operands: Any) -> Any:
+    """PyTorch's promotion: integers mixed with floats give float32 unless a float64 array took
+    part (numpy would give float64)."""
+    if getattr(result, "dtype", None) != np.float64:
+        return result
+    if any(getattr(x, "dtype", None) == np.float64 and getattr(x, "ndim", 0) for x in operands):
+        return result
+    return result.astype(np.float32)
+
+
 def _binary(op: Any, reflected: bool = False) -> Any:
     def method(self: Any, other: Any) -> Any:
         a, b = self._array(), _unwrap(other)
-        return _wrap(op(b, a) if reflected else op(a, b))
+        return _wrap(_default_float(op(b, a) if reflected else op(a, b), a, b))
 
     return method
 

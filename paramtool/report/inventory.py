@@ -180,8 +180,7 @@ def _group_ties(rows: list[TensorRow], keys: list[Any]) -> tuple[list[TensorRow]
     index = {name: i for i, names in enumerate(groups) for name in names}
     alias_of = {name: names[0] for names in groups for name in names[1:]}
     marked = [
-        replace(row, tie_group=index.get(row.name), tied_to=alias_of.get(row.name))
-        for row in rows
+        replace(row, tie_group=index.get(row.name), tied_to=alias_of.get(row.name)) for row in rows
     ]
     return marked, groups
 

@@ -1,0 +1,46 @@
+"""The one place where library exceptions become command-line errors (exit status 1).
+
+Every user-fixable failure the library raises (:class:`~paramtool.errors.ParamtoolError`, the
+torch-style ``RuntimeError`` of ``load_state_dict``, an ``OSError`` such as a full disk) is shown
+as a single ``Error: ...`` line on stderr. ``--debug`` (or ``PARAMTOOL_DEBUG=1``) shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from paramtool.errors import ParamtoolError
+
+#: Exceptions shown as one line; anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ParamtoolError, RuntimeError, OSError, ValueError)
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message folded onto one line (``load_state_dict`` texts span several)."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    return text or type(exc).__name__
+
+
+def debug_enabled(ctx: click.Context) -> bool:
+    """True when ``--debug`` was given or ``PARAMTOOL_DEBUG`` is set."""
+    root = ctx.find_root()
+    return bool(root.params.get("debug")) or os.environ.get("PARAMTOOL_DEBUG", "") not in ("", "0")
+
+
+class ErrorMappingGroup(click.Group):
+    """A click group turning library exceptions into ``click.ClickException``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; map user errors to one line unless debugging."""
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            if debug_enabled(ctx) or isinstance(exc, click.ClickException):
+                raise
+            raise click.ClickException(one_line(exc)) from exc

@@ -1,0 +1,104 @@
+"""``paramtool inspect`` and ``paramtool stats``: what a model or checkpoint holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from paramtool.cli.options import (
+    ModelOptions,
+    echo_json,
+    json_option,
+    model_argument,
+    model_options,
+)
+from paramtool.cli.progress import progress
+from paramtool.cli.render import make_console, render_rows, render_stats, render_totals, render_tree
+from paramtool.report import Inventory, TensorStats, build_tree, inventory_stats, open_inventory
+
+
+def _stats(inventory: Inventory) -> list[TensorStats]:
+    with progress("reading", inventory.totals.nbytes) as advance:
+        return inventory_stats(inventory, progress=advance)
+
+
+def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
+    """The JSON document of ``inspect`` (``full`` gives the totals and ties when filtered)."""
+    return {
+        "source": inventory.source,
+        "kind": inventory.kind,
+        "tensors": [row.to_dict() for row in inventory.rows],
+        "totals": full.totals.to_dict(),
+        "ties": full.ties,
+        "metadata": full.metadata,
+    }
+
+
+@click.command()
+@model_argument("target", metavar="[TARGET]")
+@click.option("--tree", is_flag=True, help="Show the module tree with per-module totals.")
+@click.option("--filter", "pattern", metavar="GLOB", help="Only names matching GLOB ('*attn*').")
+@click.option("--depth", type=click.IntRange(min=0), help="Tree levels to show (implies --tree).")
+@click.option(
+    "--stats", is_flag=True, help="Add mean/std/min/max and NaN/Inf counts (reads values)."
+)
+@json_option
+@model_options
+def inspect(
+    target: str,
+    tree: bool,
+    pattern: str | None,
+    depth: int | None,
+    stats: bool,
+    as_json: bool,
+    model_options: ModelOptions,
+) -> None:
+    """List the tensors of TARGET with shapes, dtypes, counts, sizes and tie groups.
+
+    TARGET is a model file (.py, default ./model.py), a .safetensors file, a
+    model.safetensors.index.json, or a folder holding a checkpoint. A checkpoint is read
+    from its header alone unless --stats is given.
+    """
+    full = open_inventory(target, **model_options.kwargs())
+    shown = full.filtered(pattern)
+    tree = tree or depth is not None
+    root = build_tree(shown) if tree else None
+    values = _stats(shown) if stats else None
+    if as_json:
+        data = inventory_json(shown, full)
+        if root is not None:
+            data["tree"] = root.to_dict(depth)
+        if values is not None:
+            data["stats"] = [s.to_dict() for s in values]
+        echo_json(data)
+        return
+    console = make_console()
+    if root is not None:
+        render_tree(console, root, depth)
+    else:
+        render_rows(console, shown)
+    if values is not None:
+        render_stats(console, values)
+    render_totals(console, full, full.totals)
+
+
+@click.command()
+@model_argument("target", metavar="[TARGET]")
+@click.option("--filter", "pattern", metavar="GLOB", help="Only names matching GLOB.")
+@json_option
+@model_options
+def stats(target: str, pattern: str | None, as_json: bool, model_options: ModelOptions) -> None:
+    """Per-tensor statistics of TARGET (mean, std, min, max, zeros, NaN and Inf counts).
+
+    TARGET is a checkpoint (.safetensors, index json or folder) or a model file, whose
+    tensors are then materialised one at a time. Exits 1 when a value is NaN or infinite.
+    """
+    inventory = open_inventory(target, **model_options.kwargs()).filtered(pattern)
+    values = _stats(inventory)
+    if as_json:
+        echo_json({"source": inventory.source, "stats": [s.to_dict() for s in values]})
+    else:
+        render_stats(make_console(), values)
+    if not all(s.finite for s in values):
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,77 @@
+"""Options shared by several commands, each declared once."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from paramtool.loader import DEFAULT_MODEL_FILE, parse_assignments, read_config
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to build the model of a model file: ``--entry``, ``--arg``, ``--config``."""
+
+    entry: str | None = None
+    args: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`paramtool.loader.load_model`."""
+        return {"entry": self.entry, "args": self.args, "config": self.config}
+
+
+def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--entry``, ``--arg`` and ``--config``; the command receives ``model_options``."""
+
+    @click.option(
+        "--entry", metavar="NAME", help="Model object in the file (instance, class or function)."
+    )
+    @click.option(
+        "--arg",
+        "args",
+        metavar="KEY=VALUE",
+        multiple=True,
+        help="Constructor argument, a Python literal (repeatable).",
+    )
+    @click.option(
+        "--config",
+        type=click.Path(dir_okay=False),
+        help="JSON config (Hugging Face style) passed to the constructor.",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        *pargs: Any, entry: str | None, args: tuple[str, ...], config: str | None, **kw: Any
+    ) -> Any:
+        options = ModelOptions(
+            entry=entry,
+            args=parse_assignments(args) if args else None,
+            config=read_config(config) if config else None,
+        )
+        return func(*pargs, model_options=options, **kw)
+
+    return wrapper
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Write JSON to stdout (see docs/json-schema.md)."
+)
+
+model_argument = functools.partial(
+    click.argument, type=click.Path(), default=DEFAULT_MODEL_FILE, required=False
+)
+
+
+def seed_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--seed``: the seed values are drawn with (default 0)."""
+    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(func)
+
+
+def echo_json(data: Any) -> None:
+    """Write ``data`` as indented JSON to stdout."""
+    click.echo(json.dumps(data, indent=2, allow_nan=False))

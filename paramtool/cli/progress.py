@@ -1,0 +1,54 @@
+"""Progress bars for long work (materialising, reading, writing), shown only on a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+#: Called after each tensor with its name and size in bytes.
+Advance = Callable[[str, int], None]
+
+
+def _ignore(name: str, nbytes: int) -> None:
+    """The callback used when no bar is shown."""
+
+
+@contextlib.contextmanager
+def progress(description: str, total_bytes: int) -> Iterator[Advance]:
+    """A byte-counting progress bar on stderr, or a no-op callback when stderr is not a terminal.
+
+    Args:
+        description: What is being done (``reading``, ``writing``).
+        total_bytes: The total the bar counts up to.
+
+    Yields:
+        The callback to call after each tensor.
+    """
+    if not sys.stderr.isatty():
+        yield _ignore
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=False),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total_bytes)
+
+        def advance(name: str, nbytes: int) -> None:
+            bar.update(task, advance=nbytes)
+
+        yield advance

@@ -1,0 +1,266 @@
+"""Normalisation layers: BatchNorm, InstanceNorm, LayerNorm, GroupNorm, RMSNorm.
+
+PyTorch's defaults: affine weights start at ones and biases at zeros; running statistics at
+``running_mean = 0``, ``running_var = 1`` and ``num_batches_tracked = 0`` (an int64 scalar).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from paramtool import factories
+from paramtool.dtypes import int64
+from paramtool.nn import init
+from paramtool.nn.layers._utils import Layer, empty_parameter
+
+
+class _NormBase(Layer):
+    """What BatchNorm and InstanceNorm share: affine parameters and running statistics."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        _register_affine(self, (num_features,), affine, bias, device, dtype)
+        if track_running_stats:
+            self.register_buffer("running_mean", factories.zeros(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_var", factories.ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("num_batches_tracked", factories.zeros((), device=device, dtype=int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        """Reset running_mean to 0, running_var to 1 and num_batches_tracked to 0."""
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def reset_parameters(self) -> None:
+        """Reset the running statistics, and the affine weight to 1 and bias to 0."""
+        self.reset_running_stats()
+        _reset_affine(self)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+def _register_affine(
+    module: Layer, shape: tuple[int, ...], affine: bool, bias: bool, device: Any, dtype: Any
+) -> None:
+    """Register ``weight`` and ``bias`` of ``shape``, or None for those switched off."""
+    if affine:
+        module.weight = empty_parameter(*shape, device=device, dtype=dtype)
+        if bias:
+            module.bias = empty_parameter(*shape, device=device, dtype=dtype)
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Layer) -> None:
+    """Weight to ones and bias to zeros, where they exist."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        init.zeros_(module.bias)
+
+
+class BatchNorm1d(_NormBase):
+    """Batch normalisation over (N, C) or (N, C, L) input; PyTorch's signature and buffers."""
+
+
+class BatchNorm2d(_NormBase):
+    """Batch normalisation over (N, C, H, W) input; PyTorch's signature and buffers."""
+
+
+class BatchNorm3d(_NormBase):
+    """Batch normalisation over (N, C, D, H, W) input; PyTorch's signature and buffers."""
+
+
+class _InstanceNorm(_NormBase):
+    """Instance normalisation: as BatchNorm, but affine and running stats off by default."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation over (N, C, L) input."""
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation over (N, C, H, W) input."""
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation over (N, C, D, H, W) input."""
+
+
+def _as_shape(normalized_shape: int | Any) -> tuple[int, ...]:
+    if isinstance(normalized_shape, numbers.Integral):
+        return (int(normalized_shape),)
+    return tuple(normalized_shape)
+
+
+class LayerNorm(Layer):
+    """Layer normalisation over the trailing ``normalized_shape`` dimensions.
+
+    Args:
+        normalized_shape: The trailing shape normalised over (an int for one dimension).
+        eps: Added to the variance for stability.
+        elementwise_affine: Whether to learn ``weight`` (ones) and ``bias`` (zeros).
+        bias: Whether to learn ``bias`` when ``elementwise_affine``.
+        device: Device of the parameters.
+        dtype: dtype of the parameters (default float32).
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Any,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _as_shape(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        _register_affine(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight to ones and bias to zeros."""
+        _reset_affine(self)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
+
+
+class GroupNorm(Layer):
+    """Group normalisation: channels split into ``num_groups`` groups.
+
+    Raises:
+        ValueError: ``num_channels`` is not divisible by ``num_groups`` (PyTorch's message).
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(
+                f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
+            )
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        _register_affine(self, (num_channels,), affine, bias, device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight to ones and bias to zeros."""
+        _reset_affine(self)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class RMSNorm(Layer):
+    """Root-mean-square normalisation (Zhang & Sennrich, 2019); a ``weight`` of ones, no bias."""
+
+    def __init__(
+        self,
+        normalized_shape: int | Any,
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _as_shape(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = empty_parameter(*self.normalized_shape, device=device, dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight to ones."""
+        _reset_affine(self)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}"
+        )
+
+
+class LocalResponseNorm(Layer):
+    """Local response normalisation across channels; no parameters."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

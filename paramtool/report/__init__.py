@@ -1,0 +1,46 @@
+"""Reports as plain data: inventories (rows, ties, totals), trees, statistics, comparisons.
+
+Nothing here prints; :mod:`paramtool.cli` renders these objects as tables or JSON.
+"""
+
+from paramtool.report.compare import Diff, LoadCheck, Mismatch, TensorDiff, check_load, diff
+from paramtool.report.inventory import (
+    BUFFER,
+    PARAMETER,
+    TENSOR,
+    Inventory,
+    TensorRow,
+    Totals,
+    compute_totals,
+    from_checkpoint,
+    from_module,
+)
+from paramtool.report.open import is_model_file, open_checkpoint, open_inventory
+from paramtool.report.stats import TensorStats, inventory_stats, tensor_stats
+from paramtool.report.tree import TreeNode, build_tree
+
+__all__ = [
+    "BUFFER",
+    "PARAMETER",
+    "TENSOR",
+    "Diff",
+    "Inventory",
+    "LoadCheck",
+    "Mismatch",
+    "TensorDiff",
+    "TensorRow",
+    "TensorStats",
+    "Totals",
+    "TreeNode",
+    "build_tree",
+    "check_load",
+    "compute_totals",
+    "diff",
+    "from_checkpoint",
+    "from_module",
+    "inventory_stats",
+    "is_model_file",
+    "open_checkpoint",
+    "open_inventory",
+    "tensor_stats",
+]

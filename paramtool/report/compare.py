@@ -1,0 +1,266 @@
+"""Comparing inventories: does a checkpoint fit a model (load check), and how do two differ.
+
+Both work from :class:`~paramtool.report.inventory.Inventory` objects, so a model file and a
+checkpoint can stand on either side. The load check reads headers only; the diff reads values
+one tensor at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from paramtool.report.inventory import Inventory, TensorRow
+from paramtool.report.stats import CHUNK
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A name present on both sides whose shape or dtype differs."""
+
+    name: str
+    expected: Any
+    found: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "expected": _jsonable(self.expected),
+            "found": _jsonable(self.found),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass
+class LoadCheck:
+    """How a checkpoint fits a model's state_dict.
+
+    Attributes:
+        matched: Names present on both sides with equal shapes.
+        missing: Names the model expects that the checkpoint lacks.
+        unexpected: Names in the checkpoint the model does not have.
+        shape_mismatches: Names on both sides with different shapes (fatal even when not strict).
+        dtype_mismatches: Names whose dtype differs (the values are cast on load).
+        ties_restored: Tie groups of the model that the checkpoint fills from one tensor.
+    """
+
+    matched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape_mismatches: list[Mismatch] = field(default_factory=list)
+    dtype_mismatches: list[Mismatch] = field(default_factory=list)
+    ties_restored: list[list[str]] = field(default_factory=list)
+
+    def ok(self, strict: bool = True) -> bool:
+        """True when loading would succeed (``strict``: no missing or unexpected names)."""
+        if self.shape_mismatches:
+            return False
+        return not strict or not (self.missing or self.unexpected)
+
+    def to_dict(self, strict: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "ok": self.ok(strict),
+            "strict": strict,
+            "matched": self.matched,
+            "missing": self.missing,
+            "unexpected": self.unexpected,
+            "shape_mismatches": [m.to_dict() for m in self.shape_mismatches],
+            "dtype_mismatches": [m.to_dict() for m in self.dtype_mismatches],
+            "ties_restored": self.ties_restored,
+        }
+
+
+def check_load(model: Inventory, checkpoint: Inventory) -> LoadCheck:
+    """Compare a model's state_dict names with a checkpoint's tensors (headers only).
+
+    Args:
+        model: The model's inventory (non-persistent buffers are not expected in a file).
+        checkpoint: The checkpoint's inventory (its recorded ties count as present names).
+    """
+    expected = {r.name: r for r in model.rows if r.persistent}
+    found = {r.name: r for r in checkpoint.rows}
+    check = LoadCheck()
+    check.missing = [name for name in expected if name not in found]
+    check.unexpected = [name for name in found if name not in expected]
+    for name, want in expected.items():
+        got = found.get(name)
+        if got is None:
+            continue
+        if want.shape != got.shape:
+            check.shape_mismatches.append(Mismatch(name, want.shape, got.shape))
+            continue
+        check.matched.append(name)
+        if want.dtype != got.dtype:
+            check.dtype_mismatches.append(Mismatch(name, want.dtype, got.dtype))
+    check.ties_restored = [
+        group for group in model.ties if all(name in found for name in group if name in expected)
+    ]
+    return check
+
+
+@dataclass(frozen=True)
+class TensorDiff:
+    """How one tensor differs between A and B.
+
+    Attributes:
+        name: The tensor's name.
+        max_abs: Largest ``|a - b|``.
+        max_rel: Largest ``|a - b| / |b|`` over elements where ``b != 0``.
+        cosine: Cosine similarity of the flattened tensors (1.0 for two zero tensors).
+        close: True when every element satisfies ``|a - b| <= atol + rtol * |b|``.
+    """
+
+    name: str
+    max_abs: float
+    max_rel: float
+    cosine: float
+    close: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN written as None)."""
+        data = dict(vars(self))
+        for key in ("max_abs", "max_rel", "cosine"):
+            if not math.isfinite(data[key]):
+                data[key] = None
+        return data
+
+
+@dataclass
+class Diff:
+    """Differences between two inventories A and B.
+
+    Attributes:
+        only_in_a: Names only A has.
+        only_in_b: Names only B has.
+        shape_changes: Names whose shape differs (values not compared).
+        dtype_changes: Names whose dtype differs (values compared after casting to float64).
+        tensors: Value comparisons of every name with equal shapes on both sides.
+        atol: Absolute tolerance used.
+        rtol: Relative tolerance used.
+    """
+
+    only_in_a: list[str] = field(default_factory=list)
+    only_in_b: list[str] = field(default_factory=list)
+    shape_changes: list[Mismatch] = field(default_factory=list)
+    dtype_changes: list[Mismatch] = field(default_factory=list)
+    tensors: list[TensorDiff] = field(default_factory=list)
+    atol: float = 0.0
+    rtol: float = 0.0
+
+    @property
+    def differing(self) -> list[TensorDiff]:
+        """Tensors whose values differ beyond tolerance."""
+        return [t for t in self.tensors if not t.close]
+
+    @property
+    def same(self) -> bool:
+        """True when the names and shapes agree and every value is within tolerance."""
+        return not (self.only_in_a or self.only_in_b or self.shape_changes or self.differing)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "same": self.same,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "only_in_a": self.only_in_a,
+            "only_in_b": self.only_in_b,
+            "shape_changes": [m.to_dict() for m in self.shape_changes],
+            "dtype_changes": [m.to_dict() for m in self.dtype_changes],
+            "tensors": [t.to_dict() for t in self.tensors],
+        }
+
+
+def diff(
+    a: Inventory,
+    b: Inventory,
+    atol: float = 1e-8,
+    rtol: float = 1e-5,
+    progress: Callable[[str, int], None] | None = None,
+) -> Diff:
+    """Compare two inventories name by name, and the values of names present in both.
+
+    Args:
+        a: The first model or checkpoint.
+        b: The second.
+        atol: Absolute tolerance (``numpy.allclose`` convention, B the reference).
+        rtol: Relative tolerance.
+        progress: Called with (name, nbytes) after each compared tensor.
+    """
+    rows_a = {r.name: r for r in a.rows}
+    rows_b = {r.name: r for r in b.rows}
+    result = Diff(atol=atol, rtol=rtol)
+    result.only_in_a = [n for n in rows_a if n not in rows_b]
+    result.only_in_b = [n for n in rows_b if n not in rows_a]
+    for name, ra in rows_a.items():
+        rb = rows_b.get(name)
+        if rb is None:
+            continue
+        if ra.shape != rb.shape:
+            result.shape_changes.append(Mismatch(name, ra.shape, rb.shape))
+            continue
+        if ra.dtype != rb.dtype:
+            result.dtype_changes.append(Mismatch(name, ra.dtype, rb.dtype))
+        result.tensors.append(compare_values(name, a.values(name), b.values(name), atol, rtol))
+        if progress is not None:
+            progress(name, _larger(ra, rb))
+    return result
+
+
+def _larger(ra: TensorRow, rb: TensorRow) -> int:
+    return max(ra.nbytes, rb.nbytes)
+
+
+def compare_values(name: str, a: Any, b: Any, atol: float, rtol: float) -> TensorDiff:
+    """Compare two arrays of one shape, in float64 chunks.
+
+    Args:
+        name: The tensor's name, kept in the result.
+        a: Values of A.
+        b: Values of B (the reference for the relative tolerance).
+        atol: Absolute tolerance.
+        rtol: Relative tolerance.
+    """
+    flat_a, flat_b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
+    max_abs = max_rel = 0.0
+    dot = norm_a = norm_b = 0.0
+    close = True
+    for start in range(0, flat_a.size, CHUNK):
+        ca = flat_a[start : start + CHUNK].astype(np.float64)
+        cb = flat_b[start : start + CHUNK].astype(np.float64)
+        err = np.abs(ca - cb)
+        same = (ca == cb) | (np.isnan(ca) & np.isnan(cb))
+        err[same] = 0.0
+        max_abs = max(max_abs, _nanmax(err))
+        scale = np.abs(cb)
+        nonzero = scale > 0
+        if nonzero.any():
+            max_rel = max(max_rel, _nanmax(err[nonzero] / scale[nonzero]))
+        close = close and bool(np.all(same | (err <= atol + rtol * scale)))
+        dot += float(np.dot(ca, cb))
+        norm_a += float(np.dot(ca, ca))
+        norm_b += float(np.dot(cb, cb))
+    return TensorDiff(name, max_abs, max_rel, _cosine(dot, norm_a, norm_b), close)
+
+
+def _nanmax(values: np.ndarray) -> float:
+    if values.size == 0:
+        return 0.0
+    return math.nan if np.isnan(values).any() else float(values.max())
+
+
+def _cosine(dot: float, norm_a: float, norm_b: float) -> float:
+    if norm_a == 0.0 and norm_b == 0.0:
+        return 1.0
+    if norm_a == 0.0 or norm_b == 0.0:
+        return 0.0
+    return dot / math.sqrt(norm_a * norm_b)

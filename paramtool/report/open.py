@@ -1,0 +1,57 @@
+"""Opening what a user points at: a model file, a checkpoint file, an index or a folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from paramtool.errors import ModelLoadError
+from paramtool.loader import load_model
+from paramtool.report.inventory import Inventory, from_checkpoint, from_module
+
+
+def is_model_file(target: str | os.PathLike[str]) -> bool:
+    """True when ``target`` names a model definition (a ``.py`` file) rather than a checkpoint."""
+    return Path(target).suffix == ".py"
+
+
+def open_checkpoint(target: str | os.PathLike[str]) -> Any:
+    """Open a ``.safetensors`` file, an index json, or a folder holding either (headers only).
+
+    Raises:
+        SafetensorsError: the file is malformed, or the folder holds no checkpoint.
+    """
+    from paramtool.safetensors import open_checkpoint as _open  # noqa: PLC0415 - optional layer
+
+    return _open(target)
+
+
+def open_inventory(
+    target: str | os.PathLike[str],
+    entry: str | None = None,
+    args: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Inventory:
+    """The inventory of a model file (constructed deferred) or of a checkpoint (its header).
+
+    Args:
+        target: A ``.py`` model file, a ``.safetensors`` file, an index json or a folder.
+        entry: For a model file: the model's name in it.
+        args: For a model file: constructor arguments.
+        config: For a model file: a config dict.
+
+    Raises:
+        ModelLoadError: the model file fails, or model options were given for a checkpoint.
+        SafetensorsError: the checkpoint is malformed.
+    """
+    if is_model_file(target):
+        return from_module(load_model(target, entry, args, config), source=str(target))
+    if not Path(target).exists():
+        raise ModelLoadError(f"{target}: no such file or folder")
+    if entry or args or config:
+        raise ModelLoadError(
+            f"{target}: --entry/--arg/--config apply to model files, not checkpoints"
+        )
+    return from_checkpoint(open_checkpoint(target), source=str(target))

@@ -1,0 +1,323 @@
+"""The safetensors format: dtype table, header parsing and validation.
+
+A file is an 8-byte little-endian header length ``N``, ``N`` bytes of UTF-8 JSON, then the data
+section. The JSON maps each tensor name to ``{"dtype", "shape", "data_offsets"}`` (offsets
+relative to the data section) and may hold ``"__metadata__"``, a string-to-string map.
+Specification: https://github.com/huggingface/safetensors#format.
+
+Validation is at least as strict as the reference reader (header cap, contiguous offsets with no
+gap or overlap, data fully covered, byte size = numel x item size, no integer overflow,
+string-only metadata) and also enforces the rules it skips: no duplicate keys, the header starts
+with ``{``, only the three known fields per tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+
+from paramtool.errors import SafetensorsError
+
+#: Largest header the reference reader accepts (``MAX_HEADER_SIZE``).
+MAX_HEADER_SIZE = 100_000_000
+METADATA_KEY = "__metadata__"
+_U64 = 2**64
+
+#: Every dtype code of the format, in the order of the reference's ``Dtype`` enum. The writer
+#: sorts tensors by this rank (highest first), then by name, as the reference writer does.
+FORMAT_DTYPES: tuple[str, ...] = (
+    "BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0",
+    "F8_E4M3FNUZ", "F8_E5M2FNUZ", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "C64",
+    "F64", "I64", "U64",
+)  # fmt: skip
+
+#: Size in bits of the codes numpy cannot hold as whole bytes.
+SUB_BYTE_BITS: dict[str, int] = {"F4": 4, "F6_E2M3": 6, "F6_E3M2": 6}
+
+#: safetensors code -> numpy dtype, for every code numpy + ml_dtypes can hold.
+DTYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
+    "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
+    "F8_E8M0": np.dtype(ml_dtypes.float8_e8m0fnu),
+    "F8_E4M3FNUZ": np.dtype(ml_dtypes.float8_e4m3fnuz),
+    "F8_E5M2FNUZ": np.dtype(ml_dtypes.float8_e5m2fnuz),
+    "I16": np.dtype(np.int16),
+    "U16": np.dtype(np.uint16),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "I32": np.dtype(np.int32),
+    "U32": np.dtype(np.uint32),
+    "F32": np.dtype(np.float32),
+    "C64": np.dtype(np.complex64),
+    "F64": np.dtype(np.float64),
+    "I64": np.dtype(np.int64),
+    "U64": np.dtype(np.uint64),
+}
+
+#: numpy dtype -> safetensors code (native byte order).
+CODES: dict[np.dtype, str] = {dt: code for code, dt in DTYPES.items()}
+
+_RANK: dict[str, int] = {code: i for i, code in enumerate(FORMAT_DTYPES)}
+
+
+def dtype_bits(code: str) -> int:
+    """Size in bits of one element of a format dtype code."""
+    if code in SUB_BYTE_BITS:
+        return SUB_BYTE_BITS[code]
+    return DTYPES[code].itemsize * 8
+
+
+def dtype_rank(code: str) -> int:
+    """Position of a dtype code in the reference's enum (the writer's sort key)."""
+    return _RANK[code]
+
+
+def code_of(dtype: object, where: str = "tensor") -> str:
+    """The safetensors code for a numpy dtype (any byte order).
+
+    Raises:
+        SafetensorsError: the dtype has no safetensors code.
+    """
+    dt = np.dtype(dtype)
+    code = CODES.get(dt.newbyteorder("=")) if dt.byteorder in "<>" else CODES.get(dt)
+    if code is None:
+        raise SafetensorsError(f"{where}: dtype {dt} cannot be stored in safetensors")
+    return code
+
+
+def numpy_dtype(code: str, where: str) -> np.dtype:
+    """The numpy dtype for a code, refusing the sub-byte codes numpy cannot hold.
+
+    Raises:
+        SafetensorsError: the code is a sub-byte dtype (F4, F6_*).
+    """
+    if code not in DTYPES:
+        raise SafetensorsError(
+            f"{where}: dtype {code} ({dtype_bits(code)}-bit) is listed but its data cannot be "
+            "read: numpy has no sub-byte dtypes"
+        )
+    return DTYPES[code]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor's header entry.
+
+    Attributes:
+        name: The tensor's name.
+        dtype: The format's dtype code (``"F32"``, ``"BF16"``, ...).
+        shape: The shape.
+        begin: First byte, relative to the data section.
+        end: One past the last byte, relative to the data section.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data."""
+        return self.end - self.begin
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Header:
+    """A parsed, validated header.
+
+    Attributes:
+        tensors: Entries in file (offset) order.
+        metadata: The ``__metadata__`` map (empty when absent).
+        data_start: Absolute offset of the data section (8 + header length).
+        file_size: Size of the file in bytes.
+    """
+
+    tensors: tuple[TensorInfo, ...]
+    metadata: dict[str, str]
+    data_start: int
+    file_size: int
+
+
+def _fail(path: object, rule: str, tensor: str | None = None) -> SafetensorsError:
+    where = f"{path}" if tensor is None else f"{path}: tensor {tensor!r}"
+    return SafetensorsError(f"{where}: {rule}")
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r} in header")
+        out[key] = value
+    return out
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes, path: object) -> dict[str, object]:
+    """Decode and parse header bytes, refusing what JSON or the format forbids.
+
+    Raises:
+        SafetensorsError: not UTF-8, not starting with ``{``, not JSON, duplicate keys,
+            nesting too deep.
+    """
+    if not raw.startswith(b"{"):
+        raise _fail(path, "header must start with '{'")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(path, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        parsed = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant
+        )
+    except RecursionError:
+        raise _fail(path, "header JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, duplicates, NaN, oversized integers
+        raise _fail(path, f"header is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise _fail(path, "header must be a JSON object")
+    return parsed
+
+
+def _uint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _U64
+
+
+def _metadata(value: object, path: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _fail(path, f"{METADATA_KEY} must be an object of strings")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise _fail(path, f"{METADATA_KEY} value of {key!r} must be a string")
+    return value  # type: ignore[return-value]
+
+
+def _entry(name: str, value: object, path: object) -> TensorInfo:
+    if not isinstance(value, dict) or set(value) != {"dtype", "shape", "data_offsets"}:
+        raise _fail(path, "entry must have exactly dtype, shape and data_offsets", name)
+    code, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
+    if not isinstance(code, str) or code not in _RANK:
+        raise _fail(path, f"unknown dtype {code!r}", name)
+    if not isinstance(shape, list) or not all(_uint(d) for d in shape):
+        raise _fail(path, "shape must be a list of non-negative integers below 2**64", name)
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_uint, offsets))):
+        raise _fail(path, "data_offsets must be two non-negative integers", name)
+    begin, end = offsets
+    if end < begin:
+        raise _fail(path, f"data_offsets [{begin}, {end}] end before they begin", name)
+    bits = math.prod(shape) * dtype_bits(code)
+    if bits >= _U64 * 8:
+        raise _fail(path, "byte size of shape x dtype overflows 64 bits", name)
+    if bits % 8:
+        raise _fail(path, f"{code} shape {shape} does not fill whole bytes", name)
+    if end - begin != bits // 8:
+        raise _fail(
+            path,
+            f"data_offsets span {end - begin} bytes but shape {shape} of {code} needs {bits // 8}",
+            name,
+        )
+    return TensorInfo(name, code, tuple(shape), begin, end)
+
+
+def validate(parsed: dict[str, object], data_size: int, path: object) -> list[TensorInfo]:
+    """Check every entry and that the data section is covered exactly, in offset order.
+
+    Args:
+        parsed: The header JSON object.
+        data_size: Bytes after the header.
+        path: The file, for messages.
+
+    Returns:
+        The entries sorted by offset.
+
+    Raises:
+        SafetensorsError: naming the tensor and the rule broken.
+    """
+    entries = [_entry(k, v, path) for k, v in parsed.items() if k != METADATA_KEY]
+    entries.sort(key=lambda e: (e.begin, e.end))
+    position = 0
+    for entry in entries:
+        if entry.begin > position:
+            raise _fail(path, f"gap: bytes {position}..{entry.begin} belong to no tensor", entry.name)
+        if entry.begin < position:
+            raise _fail(path, f"data overlaps the previous tensor (starts at {entry.begin} < {position})", entry.name)  # fmt: skip
+        position = entry.end
+    if position > data_size:
+        last = entries[-1].name if entries else None
+        raise _fail(path, f"data_offsets end at {position}, past the data section ({data_size} bytes)", last)  # fmt: skip
+    if position < data_size:
+        raise _fail(path, f"{data_size - position} trailing bytes after the last tensor")
+    return entries
+
+
+def parse_header(prefix: bytes, file_size: int, path: object) -> int:
+    """Read the header length from the first 8 bytes and check it against the file size.
+
+    Returns:
+        The header length ``N``.
+
+    Raises:
+        SafetensorsError: file too small, header over the cap, length past the end.
+    """
+    if len(prefix) < 8 or file_size < 8:
+        raise _fail(path, f"file is {file_size} bytes, too small for the 8-byte header length")
+    length = int.from_bytes(prefix[:8], "little")
+    if length > MAX_HEADER_SIZE:
+        raise _fail(path, f"header length {length} is over the {MAX_HEADER_SIZE}-byte cap")
+    if 8 + length > file_size:
+        raise _fail(path, f"header length {length} runs past the end of the {file_size}-byte file")
+    if length < 2:
+        raise _fail(path, f"header length {length} is too small for a JSON object")
+    return length
+
+
+def read_header(path: str | os.PathLike[str]) -> Header:
+    """Read and validate a file's header, touching nothing after it.
+
+    Args:
+        path: A ``.safetensors`` file.
+
+    Returns:
+        The validated header.
+
+    Raises:
+        SafetensorsError: the file cannot be opened or breaks the format (the message names the
+            file, the tensor and the rule).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            length = parse_header(f.read(8), size, path)
+            raw = f.read(length)
+    except OSError as exc:
+        raise SafetensorsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return header_from_bytes(raw, size, path)
+
+
+def header_from_bytes(raw: bytes, file_size: int, path: object) -> Header:
+    """Parse and validate the JSON header bytes of a file of ``file_size`` bytes."""
+    parsed = parse_json(raw, path)
+    metadata = _metadata(parsed.get(METADATA_KEY, {}), path)
+    data_start = 8 + len(raw)
+    entries = validate(parsed, file_size - data_start, path)
+    return Header(tuple(entries), dict(metadata), data_start, file_size)

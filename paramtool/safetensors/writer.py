@@ -1,0 +1,311 @@
+"""Writing safetensors files: canonical layout, streaming, atomic replacement.
+
+The layout is the reference writer's, so equal tensors give byte-identical files: entries sorted
+by dtype (the reference's ``Dtype`` enum, highest first) then by name, compact JSON with the
+metadata first, the header padded with spaces to a multiple of 8 bytes. Shapes and dtypes are
+known before any value exists, so the header is written first and each tensor's values are
+asked for in file order and dropped once written: a deferred model is exported holding one
+tensor at a time.
+
+Every file is written to a temporary file in the target's folder, flushed, fsynced and renamed
+over the target; on any error the temporary file is removed and an existing target is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paramtool.errors import SafetensorsError
+from paramtool.safetensors.format import METADATA_KEY, code_of, dtype_rank
+
+#: Bytes of a non-contiguous array made contiguous at a time while writing it.
+CHUNK_BYTES = 64 * 2**20
+
+Spec = tuple[str, tuple[int, ...], Any]
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one tensor goes in the file being written.
+
+    Attributes:
+        name: The tensor's name.
+        shape: Its shape.
+        dtype: Its numpy dtype (native byte order).
+        begin: First byte, relative to the data section.
+        end: One past its last byte.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    begin: int
+    end: int
+
+
+def plan_layout(
+    specs: Iterable[Spec], metadata: Mapping[str, str] | None = None
+) -> tuple[bytes, list[Slot]]:
+    """Lay out a file: the header bytes (length prefix included) and each tensor's slot.
+
+    Args:
+        specs: ``(name, shape, dtype)`` for every tensor.
+        metadata: The ``__metadata__`` map (string values), or None for none.
+
+    Returns:
+        ``(header, slots)`` with slots in file order.
+
+    Raises:
+        SafetensorsError: a duplicate or reserved name, a non-string metadata value, a dtype the
+            format cannot hold, a negative dimension.
+    """
+    rows = []
+    for name, shape, dtype in specs:
+        dt = np.dtype(dtype)
+        code = code_of(dt, f"tensor {name!r}")
+        rows.append((name, tuple(int(d) for d in shape), dt.newbyteorder("="), code))
+    _check_names([r[0] for r in rows])
+    rows.sort(key=lambda r: (-dtype_rank(r[3]), r[0]))
+    header: dict[str, Any] = {}
+    if metadata is not None:
+        header[METADATA_KEY] = _checked_metadata(metadata)
+    slots, position = [], 0
+    for name, shape, dt, code in rows:
+        if any(d < 0 for d in shape):
+            raise SafetensorsError(f"tensor {name!r}: negative dimension in shape {shape}")
+        size = int(np.prod(shape, dtype=object)) * dt.itemsize
+        slots.append(Slot(name, shape, dt, position, position + size))
+        header[name] = {"dtype": code, "shape": list(shape), "data_offsets": [position, position + size]}  # fmt: skip
+        position += size
+    return _encode_header(header), slots
+
+
+def _check_names(names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str):
+            raise SafetensorsError(f"tensor name {name!r} is not a string")
+        if name == METADATA_KEY:
+            raise SafetensorsError(f"{METADATA_KEY!r} is reserved and cannot name a tensor")
+        if name in seen:
+            raise SafetensorsError(f"tensor name {name!r} given twice")
+        seen.add(name)
+
+
+def _checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise SafetensorsError(f"metadata {key!r}: {value!r}: keys and values must be strings")
+    return {key: metadata[key] for key in sorted(metadata)}
+
+
+def _encode_header(header: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SafetensorsError(f"a tensor name or metadata is not valid unicode: {exc}") from None
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text
+
+
+class AtomicFile:
+    """A file written under a temporary name in the target's folder and renamed on commit.
+
+    Args:
+        path: The target path.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        folder = self.path.parent
+        try:
+            self._fd, name = tempfile.mkstemp(
+                dir=folder, prefix=f".{self.path.name}.", suffix=".tmp"
+            )
+        except OSError as exc:
+            raise SafetensorsError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        self.temp = Path(name)
+
+    def write(self, data: Any) -> None:
+        """Write all of ``data`` (bytes or a buffer)."""
+        view = memoryview(data).cast("B")
+        while view:
+            written = _write(self._fd, view)
+            view = view[written:]
+
+    def commit(self) -> None:
+        """Flush to disk, give the file the usual permissions and move it over the target."""
+        os.fsync(self._fd)
+        os.fchmod(self._fd, _default_mode())
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self.temp, self.path)
+        _fsync_folder(self.path.parent)
+
+    def abort(self) -> None:
+        """Close and remove the temporary file (the target is untouched)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        with contextlib.suppress(OSError):
+            self.temp.unlink()
+
+
+def _write(fd: int, view: memoryview) -> int:
+    return os.write(fd, view)
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+    """Context manager yielding an :class:`AtomicFile`; commits on success, aborts on error.
+
+    Raises:
+        SafetensorsError: an OS error while writing (a full disk, ...); the target is untouched.
+    """
+    out = AtomicFile(path)
+    try:
+        yield out
+        out.commit()
+    except OSError as exc:
+        out.abort()
+        raise SafetensorsError(f"{out.path}: write failed: {exc.strerror or exc}") from exc
+    except BaseException:
+        out.abort()
+        raise
+
+
+def host_array(values: Any, name: str, seed: int | None = None) -> np.ndarray:
+    """The numpy array behind an array or a paramtool Tensor (a deferred one is computed).
+
+    Args:
+        values: A numpy or cupy array, or a Tensor.
+        name: The tensor's name (chooses a deferred tensor's random stream).
+        seed: The seed for a deferred tensor's values (None: the global seed).
+    """
+    if hasattr(values, "compute"):
+        values = values.compute(name=name, seed=seed)
+    if not isinstance(values, np.ndarray | np.generic):
+        from paramtool.device import CPU, to_device  # noqa: PLC0415 - keeps format import-light
+
+        values = to_device(values, CPU)
+    return np.asarray(values)
+
+
+def _little_endian(array: np.ndarray) -> np.ndarray:
+    if array.dtype.byteorder == ">":
+        return array.astype(array.dtype.newbyteorder("<"))
+    if sys.byteorder == "big" and array.dtype.itemsize > 1 and array.dtype.byteorder != "<":
+        return array.byteswap()
+    return array
+
+
+def write_array(out: AtomicFile, slot: Slot, array: np.ndarray) -> None:
+    """Write one tensor's bytes: any strides or memory order, C order on disk, little-endian.
+
+    Raises:
+        SafetensorsError: the array's shape or dtype is not the one declared in the header.
+    """
+    if tuple(array.shape) != slot.shape or array.dtype.newbyteorder("=") != slot.dtype:
+        raise SafetensorsError(
+            f"tensor {slot.name!r}: values have shape {tuple(array.shape)} and dtype "
+            f"{array.dtype}, but the header says {slot.shape} and {slot.dtype}"
+        )
+    array = _little_endian(array)
+    if array.flags.c_contiguous or array.ndim == 0:
+        out.write(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+        return
+    row_bytes = max(1, array[0].nbytes) if array.shape[0] else 1
+    step = max(1, CHUNK_BYTES // row_bytes)
+    for start in range(0, array.shape[0], step):
+        out.write(np.ascontiguousarray(array[start : start + step]).reshape(-1).view(np.uint8))
+
+
+def write_stream(
+    path: str | os.PathLike[str],
+    specs: Iterable[Spec],
+    produce: Callable[[str], Any],
+    metadata: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> list[Slot]:
+    """Write a file from names, shapes and dtypes first, then each tensor's values in turn.
+
+    ``produce(name)`` is called once per tensor, in file order; its result (an array or a
+    Tensor) is written and released before the next call, so peak memory is about one tensor.
+
+    Args:
+        path: The target file; replaced atomically.
+        specs: ``(name, shape, dtype)`` for every tensor.
+        produce: Returns the values of the named tensor.
+        metadata: The ``__metadata__`` map, or None.
+        seed: The seed for values produced as deferred Tensors (None: the global seed).
+        progress: Called as ``progress(name, nbytes)`` after each tensor is written.
+
+    Returns:
+        The slots written, in file order.
+
+    Raises:
+        SafetensorsError: a bad spec, values not matching their spec, or a failed write.
+    """
+    header, slots = plan_layout(specs, metadata)
+    with atomic_write(path) as out:
+        out.write(header)
+        for slot in slots:
+            write_array(out, slot, host_array(produce(slot.name), slot.name, seed))
+            if progress is not None:
+                progress(slot.name, slot.end - slot.begin)
+    return slots
+
+
+def save_file(
+    tensors: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Save arrays or Tensors as one safetensors file (the reference's canonical layout).
+
+    Args:
+        tensors: Name -> numpy array or paramtool Tensor (deferred ones are computed one at a
+            time while writing).
+        path: The target file; replaced atomically.
+        metadata: The ``__metadata__`` map (string values), or None.
+        seed: The seed for deferred tensors' values (None: the global seed).
+        progress: Called as ``progress(name, nbytes)`` after each tensor is written.
+
+    Raises:
+        SafetensorsError: a dtype the format cannot hold, bad metadata, or a failed write.
+
+    Example:
+        >>> save_file({"w": np.ones((2, 3), np.float32)}, "w.safetensors")
+    """
+    specs = [(name, tuple(t.shape), t.dtype) for name, t in tensors.items()]
+    write_stream(path, specs, tensors.__getitem__, metadata, seed, progress)
