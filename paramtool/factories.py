@@ -93,7 +93,9 @@ def arange(
 
 
 def _like(fn: Any) -> Any:
-    def like(other: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    def like(
+        other: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
         return fn(*other.shape, dtype=dtype or other.dtype, device=device or other.device,
                   requires_grad=requires_grad)  # fmt: skip
 
@@ -111,7 +113,9 @@ def full_like(other: Tensor, fill_value: float, *, dtype: Any = None, device: An
     return full(other.shape, fill_value, dtype=dtype or other.dtype, device=device or other.device)
 
 
-def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """A real tensor holding a copy of ``data`` (nested lists, scalars, arrays or a Tensor).
 
     Python floats become float32 and ints int64, as in PyTorch.
@@ -121,7 +125,9 @@ def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: b
     array = np.array(data)
     if dtype is not None:
         array = array.astype(as_dtype(dtype))
-    elif array.dtype == np.float64 and not (isinstance(data, np.ndarray) and data.dtype == np.float64):
+    elif array.dtype == np.float64 and not (
+        isinstance(data, np.ndarray) and data.dtype == np.float64
+    ):
         array = array.astype(np.float32)
     result = from_array(array, requires_grad)
     return result if device is None else result.to(device)

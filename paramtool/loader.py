@@ -9,9 +9,9 @@ import its neighbours). The model is, in this order of preference:
 4. the single root Module instance the file creates, else the single Module subclass it defines.
 
 Constructor arguments come from ``args`` (``--arg key=value``) and ``config`` (a Hugging Face style
-``config.json``). A callable that takes a parameter named ``config`` receives the config dict (with
-``args`` merged over it); any other callable receives the config keys it accepts as keyword
-arguments, plus ``args``.
+``config.json``). A callable that takes a parameter named ``config`` receives the config dict,
+with the ``args`` that are not its own parameters merged over it; any other callable receives
+the config keys it accepts as keyword arguments, plus ``args``.
 
 Construction is deferred, as everything in paramtool is: building a 70B-parameter model allocates
 no parameter memory. Every failure is a :class:`~paramtool.errors.ModelLoadError` whose message
@@ -43,6 +43,31 @@ _ENTRY_NAMES = ("build_model", "model")
 _counter = itertools.count()
 
 
+def split_assignments(items: Iterable[str], what: str, names_only: bool = False) -> dict[str, str]:
+    """Split ``key=value`` strings at the first ``=``.
+
+    Args:
+        items: Strings such as ``"license=mit"``.
+        what: The option name used in error messages (``--metadata``).
+        names_only: Require each key to be a Python name.
+
+    Returns:
+        The keys mapped to their (string) values, in order (a later key wins).
+
+    Raises:
+        ModelLoadError: an item has no ``=``, or a bad key.
+    """
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or (names_only and not key.isidentifier()):
+            kind = "a Python name" if names_only else "not empty"
+            raise ModelLoadError(f"{what} {item!r}: expected KEY=VALUE with KEY {kind}")
+        result[key] = text
+    return result
+
+
 def parse_assignments(items: Iterable[str], what: str = "--arg") -> dict[str, Any]:
     """Parse ``key=value`` strings; values are Python literals, else plain strings.
 
@@ -54,14 +79,10 @@ def parse_assignments(items: Iterable[str], what: str = "--arg") -> dict[str, An
         The keys mapped to their values, in order (a later key wins).
 
     Raises:
-        ModelLoadError: an item has no ``=`` or an empty key.
+        ModelLoadError: an item has no ``=``, or a key that is not a Python name.
     """
     result: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ModelLoadError(f"{what} {item!r}: expected KEY=VALUE with KEY a Python name")
+    for key, text in split_assignments(items, what, names_only=True).items():
         try:
             result[key] = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -270,16 +291,18 @@ def _call_arguments(
     func: Callable[..., Any], args: dict[str, Any], config: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The keyword arguments ``func`` is called with, from --arg and --config."""
-    if config is None:
-        return args
     try:
         params = inspect.signature(func).parameters
-    except (TypeError, ValueError):  # builtins without a signature: pass the config keys
-        return {**config, **args}
+    except (TypeError, ValueError):  # no signature to look at: pass everything
+        return {**(config or {}), **args}
     if "config" in params:
-        return {"config": {**config, **args}}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return {**config, **args}
+        direct = {k: v for k, v in args.items() if k in params and k != "config"}
+        rest = {k: v for k, v in args.items() if k not in direct}
+        if config is None and not rest:
+            return direct
+        return {**direct, "config": {**(config or {}), **rest}}
+    if config is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return {**(config or {}), **args}
     return {**{k: v for k, v in config.items() if k in params}, **args}
 
 

@@ -2,21 +2,34 @@
 
 A deferred tensor holds a recipe instead of memory. ``recipe.fill(out, stream)`` writes the
 values into a preallocated array of the final shape, dtype and device. Random recipes draw from
-``stream`` (see ``paramtool.random``) in fixed-size chunks, so values depend only on the stream.
+``stream`` in fixed-size chunks (``paramtool.random.fill_chunks``), so values depend only on the
+stream, never on the number of threads. Recipes are frozen dataclasses: plain, comparable,
+printable descriptions that the report shows (``describe()``) and checks against
+(``expected_std(shape)``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from paramtool.random import CHUNK, Stream
+from paramtool import truncnormal
+from paramtool.device import device_of, to_device
+from paramtool.random import ChunkSource, Stream, fill_chunks, is_portable, work_dtype
+
+#: The chunk index reserved for a recipe's second, independent draw (sparse_'s zero pattern).
+_SIDE_CHUNK = 0xFFFFFFFF
 
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+def _xp(array: Any) -> Any:
+    return device_of(array).xp
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,10 @@ class Recipe:
         """A short human description, e.g. ``normal(mean=0, std=0.02)``."""
         return type(self).__name__.lower()
 
+    def expected_std(self, shape: tuple[int, ...]) -> float | None:
+        """The standard deviation the values should have over a tensor of ``shape``, if known."""
+        return None
+
 
 @dataclass(frozen=True)
 class Constant(Recipe):
@@ -45,6 +62,9 @@ class Constant(Recipe):
 
     def describe(self) -> str:
         return {0: "zeros", 1: "ones"}.get(self.value, f"constant({self.value})")  # type: ignore[arg-type]
+
+    def expected_std(self, shape: tuple[int, ...]) -> float | None:
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -72,15 +92,20 @@ class Uniform(Recipe):
     random = True
 
     def fill(self, out: Any, stream: Stream) -> None:
-        def draw(gen: np.random.Generator, chunk: np.ndarray) -> None:
-            gen.random(out=chunk, dtype=np.float32 if chunk.dtype == np.float32 else np.float64)
-            chunk *= self.b - self.a
-            chunk += self.a
+        width, low = self.b - self.a, self.a
+
+        def draw(source: ChunkSource, chunk: Any) -> None:
+            source.uniform(chunk)
+            chunk *= width
+            chunk += low
 
         fill_chunks(out, stream, draw)
 
     def describe(self) -> str:
         return f"uniform(a={_fmt(self.a)}, b={_fmt(self.b)})"
+
+    def expected_std(self, shape: tuple[int, ...]) -> float | None:
+        return abs(self.b - self.a) / math.sqrt(12.0)
 
 
 @dataclass(frozen=True)
@@ -92,44 +117,151 @@ class Normal(Recipe):
     random = True
 
     def fill(self, out: Any, stream: Stream) -> None:
-        def draw(gen: np.random.Generator, chunk: np.ndarray) -> None:
-            gen.standard_normal(
-                out=chunk, dtype=np.float32 if chunk.dtype == np.float32 else np.float64
-            )
-            chunk *= self.std
-            chunk += self.mean
-
-        fill_chunks(out, stream, draw)
+        fill_chunks(out, stream, normal_draw(self.mean, self.std))
 
     def describe(self) -> str:
         return f"normal(mean={_fmt(self.mean)}, std={_fmt(self.std)})"
 
-
-def _xp(array: Any) -> Any:
-    from paramtool.device import device_of  # noqa: PLC0415
-
-    return device_of(array).xp
+    def expected_std(self, shape: tuple[int, ...]) -> float | None:
+        return abs(self.std)
 
 
-def fill_chunks(out: Any, stream: Stream, draw: Any) -> None:
-    """Fill ``out`` chunk by chunk: chunk i from ``stream.generator(i)``.
+def normal_draw(mean: float, std: float) -> Any:
+    """The per-chunk draw of :math:`\\mathcal{N}(\\text{mean}, \\text{std}^2)`."""
 
-    ``draw(gen, chunk)`` writes one 1-d float32 or float64 chunk in place. Outputs of other
-    dtypes (float16, bfloat16, float8, or a cupy array) are generated per chunk in float32 (float64
-    for float64) and cast, so memory stays bounded by one chunk.
+    def draw(source: ChunkSource, chunk: Any) -> None:
+        source.normal(chunk)
+        if std != 1:
+            chunk *= std
+        if mean:
+            chunk += mean
+
+    return draw
+
+
+@dataclass(frozen=True)
+class TruncNormal(Recipe):
+    """Normal(mean, std) conditioned on [a, b]: every value inside [a, b] in the output dtype."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    a: float = -2.0
+    b: float = 2.0
+    random = True
+
+    def fill(self, out: Any, stream: Stream) -> None:
+        lo, hi = truncnormal.inner_bounds(self.a, self.b, out.dtype)
+        fill_chunks(out, stream, truncnormal.make_draw(self.mean, self.std, lo, hi))
+
+    def describe(self) -> str:
+        return (
+            f"trunc_normal(mean={_fmt(self.mean)}, std={_fmt(self.std)}, "
+            f"a={_fmt(self.a)}, b={_fmt(self.b)})"
+        )
+
+    def expected_std(self, shape: tuple[int, ...]) -> float | None:
+        return truncnormal.truncated_std(self.mean, self.std, self.a, self.b)
+
+
+@dataclass(frozen=True)
+class Orthogonal(Recipe):
+    """A (semi-)orthogonal matrix times ``gain``; dimensions after the first are flattened.
+
+    QR of a standard normal matrix, with the signs of R's diagonal moved into Q so that Q is
+    Haar-distributed (Mezzadri 2007). Float32 output is factorised in float32.
     """
-    work_dtype = np.float64 if out.dtype == np.float64 else np.float32
-    on_cpu = isinstance(out, np.ndarray)
-    direct = on_cpu and out.dtype == work_dtype and out.flags.c_contiguous
-    flat = out.reshape(-1) if direct else None
-    buf = None if direct else np.empty(min(CHUNK, out.size), dtype=work_dtype)
-    target = out.reshape(-1)
-    for i, start in enumerate(range(0, out.size, CHUNK)):
-        stop = min(start + CHUNK, out.size)
-        gen = stream.generator(i)
-        if direct:
-            draw(gen, flat[start:stop])
+
+    gain: float = 1.0
+    random = True
+
+    def fill(self, out: Any, stream: Stream) -> None:
+        if out.size == 0:
+            return
+        rows = out.shape[0]
+        cols = out.size // rows
+        on_gpu = not isinstance(out, np.ndarray) and not is_portable()
+        xp = _xp(out) if on_gpu else np
+        matrix = xp.empty((rows, cols), work_dtype(out.dtype))
+        fill_chunks(matrix, stream, normal_draw(0.0, 1.0))
+        q = _signed_q(matrix.T if rows < cols else matrix, xp)
+        if rows < cols:
+            q = q.T
+        q *= self.gain
+        out[...] = to_device(q, device_of(out)).reshape(out.shape).astype(out.dtype, copy=False)
+
+    def describe(self) -> str:
+        return f"orthogonal(gain={_fmt(self.gain)})"
+
+    def expected_std(self, shape: tuple[int, ...]) -> float | None:
+        rows = shape[0]
+        cols = math.prod(shape) // rows if rows else 0
+        return abs(self.gain) / math.sqrt(max(rows, cols, 1))
+
+
+def _signed_q(matrix: Any, xp: Any) -> Any:
+    """Q of ``matrix = QR`` with column j multiplied by sign(R[j, j])."""
+    q, r = xp.linalg.qr(matrix)
+    q *= xp.sign(xp.diagonal(r))
+    return q
+
+
+@dataclass(frozen=True)
+class Eye(Recipe):
+    """The identity matrix (ones on the main diagonal of a 2-d tensor)."""
+
+    def fill(self, out: Any, stream: Stream) -> None:
+        out[...] = 0
+        idx = _xp(out).arange(min(out.shape))
+        out[idx, idx] = 1
+
+    def describe(self) -> str:
+        return "eye"
+
+
+@dataclass(frozen=True)
+class Dirac(Recipe):
+    """The Dirac delta of a 3/4/5-d convolution weight: identity on the channels, per group."""
+
+    groups: int = 1
+
+    def fill(self, out: Any, stream: Stream) -> None:
+        out[...] = 0
+        per_group = out.shape[0] // self.groups
+        centre = tuple(s // 2 for s in out.shape[2:])
+        for g in range(self.groups):
+            for d in range(min(per_group, out.shape[1])):
+                out[(g * per_group + d, d, *centre)] = 1
+
+    def describe(self) -> str:
+        return f"dirac(groups={self.groups})"
+
+
+@dataclass(frozen=True)
+class Sparse(Recipe):
+    """Normal(0, std) with ``ceil(sparsity * rows)`` zeros at random rows of every column."""
+
+    sparsity: float
+    std: float = 0.01
+    random = True
+
+    def fill(self, out: Any, stream: Stream) -> None:
+        fill_chunks(out, stream, normal_draw(0.0, self.std))
+        rows, cols = out.shape
+        zeros = min(math.ceil(self.sparsity * rows), rows)
+        if zeros <= 0 or out.size == 0:
+            return
+        keys = stream.generator(_SIDE_CHUNK).random((rows, cols), dtype=np.float32)
+        picked = np.argpartition(keys, zeros - 1, axis=0)[:zeros] if zeros < rows else None
+        xp = _xp(out)
+        if picked is None:
+            out[...] = 0
         else:
-            chunk = buf[: stop - start]
-            draw(gen, chunk)
-            target[start:stop] = chunk if on_cpu else _xp(out).asarray(chunk).astype(out.dtype)
+            out[xp.asarray(picked), xp.arange(cols)[None, :]] = 0
+
+    def describe(self) -> str:
+        return f"sparse(sparsity={_fmt(self.sparsity)}, std={_fmt(self.std)})"
+
+    def expected_std(self, shape: tuple[int, ...]) -> float | None:
+        rows = shape[0]
+        zeros = min(math.ceil(self.sparsity * rows), rows)
+        return abs(self.std) * math.sqrt(1 - zeros / rows) if rows else 0.0

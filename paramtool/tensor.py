@@ -105,7 +105,9 @@ class Tensor(TensorOps):
         cell = _Cell(tuple(int(n) for n in shape), as_dtype(dtype or np.float32), as_device(device))
         for n in cell.shape:
             if n < 0:
-                raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(shape)}")
+                raise RuntimeError(
+                    f"Trying to create tensor with negative dimension {n}: {list(shape)}"
+                )
         if cell.device.type != "cpu":
             cell.device.xp  # noqa: B018 - a clear DeviceError now when the device is missing
         tensor = cls._from_cell(cell, requires_grad)
@@ -287,7 +289,9 @@ class Tensor(TensorOps):
         else:
             array = self._cell.array
             if dtype != array.dtype:
-                array = array.astype(dtype) if device_of(array) == CPU else _astype_gpu(array, dtype)
+                array = (
+                    array.astype(dtype) if device_of(array) == CPU else _astype_gpu(array, dtype)
+                )
             cell.array = to_device(array, device)
         return Tensor._from_cell(cell, self.requires_grad)
 
@@ -340,13 +344,17 @@ def parse_to_args(*args: Any, **kwargs: Any) -> tuple[Device | None, np.dtype | 
     for arg in args:
         if isinstance(arg, Tensor):
             device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, Device) or (isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda")):
+        elif isinstance(arg, Device) or (
+            isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda")
+        ):
             device = arg
         elif isinstance(arg, int) and not isinstance(arg, bool):
             device = arg
         else:
             dtype = arg
-    return (None if device is None else as_device(device)), (None if dtype is None else as_dtype(dtype))
+    return (None if device is None else as_device(device)), (
+        None if dtype is None else as_dtype(dtype)
+    )
 
 
 def _format(tensor: Tensor, prefix: str) -> str:

@@ -132,9 +132,7 @@ class TensorOps:
     def item(self) -> Any:
         array = self._array()
         if array.size != 1:
-            raise RuntimeError(
-                f"a Tensor with {array.size} elements cannot be converted to Scalar"
-            )
+            raise RuntimeError(f"a Tensor with {array.size} elements cannot be converted to Scalar")
         return array.reshape(()).item()
 
     def tolist(self) -> Any:
@@ -200,7 +198,9 @@ class TensorOps:
         try:
             view.shape = shape  # raises instead of copying when not viewable
         except AttributeError as exc:
-            raise RuntimeError(f"view size is not compatible with input tensor's size and stride: {exc}") from exc
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride: {exc}"
+            ) from exc
         return _wrap(view)
 
     def reshape(self, *shape: Any) -> Any:
@@ -260,7 +260,9 @@ class TensorOps:
     def fill_(self, value: Any) -> Any:
         from paramtool.recipes import Constant  # noqa: PLC0415
 
-        return self._set_recipe(Constant(_unwrap(value).item() if hasattr(value, "_cell") else value))  # type: ignore[attr-defined]
+        return self._set_recipe(
+            Constant(_unwrap(value).item() if hasattr(value, "_cell") else value)
+        )  # type: ignore[attr-defined]
 
     def zero_(self) -> Any:
         return self.fill_(0)

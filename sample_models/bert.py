@@ -56,7 +56,9 @@ class BertEmbeddings(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         # 0 .. max_position_embeddings - 1; derived, so not saved.
         self.register_buffer(
-            "position_ids", torch.arange(config.max_position_embeddings).view(1, -1), persistent=False
+            "position_ids",
+            torch.arange(config.max_position_embeddings).view(1, -1),
+            persistent=False,
         )
 
     def forward(self, input_ids, token_type_ids):

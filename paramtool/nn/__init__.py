@@ -9,7 +9,13 @@ from paramtool.nn.parameter import Buffer, Parameter
 # Transitional: pieces still being written are imported when present.
 for _name, _attrs in {
     "paramtool.nn.module": ("Module",),
-    "paramtool.nn.containers": ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"),
+    "paramtool.nn.containers": (
+        "Sequential",
+        "ModuleList",
+        "ModuleDict",
+        "ParameterList",
+        "ParameterDict",
+    ),
 }.items():
     try:
         _mod = importlib.import_module(_name)

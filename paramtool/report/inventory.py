@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from paramtool.dtypes import dtype_name
+from paramtool.safetensors.sharing import tie_groups
 
 #: Row kinds: a model's parameters and buffers, or a checkpoint's tensors.
 PARAMETER, BUFFER, TENSOR = "parameter", "buffer", "tensor"
@@ -108,6 +109,7 @@ class Inventory:
         ties: Groups of names reaching one tensor; the canonical name first.
         metadata: A checkpoint's ``__metadata__`` (empty for models).
         model: The Module, for a model inventory.
+        pattern: The glob the rows were filtered with, if any.
     """
 
     source: str
@@ -116,6 +118,7 @@ class Inventory:
     ties: list[list[str]] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     model: Any = None
+    pattern: str | None = None
     _values: Callable[[str], Any] | None = field(default=None, repr=False)
 
     @property
@@ -145,7 +148,7 @@ class Inventory:
         if not pattern:
             return self
         rows = [row for row in self.rows if fnmatch.fnmatchcase(row.name, pattern)]
-        return replace(self, rows=rows)
+        return replace(self, rows=rows, pattern=pattern)
 
 
 def compute_totals(rows: Iterable[TensorRow], tie_groups: int = 0) -> Totals:
@@ -185,30 +188,24 @@ def _group_ties(rows: list[TensorRow], keys: list[Any]) -> tuple[list[TensorRow]
     return marked, groups
 
 
-def _row(name: str, shape: Iterable[int], dtype: Any, **extra: Any) -> TensorRow:
+def _row(
+    name: str, shape: Iterable[int], dtype: Any, nbytes: int | None = None, **extra: Any
+) -> TensorRow:
+    """A row; ``dtype`` is a numpy dtype, or a name when ``nbytes`` is given."""
     shape = tuple(int(d) for d in shape)
     numel = math.prod(shape)
-    try:
-        np_dtype = np.dtype(dtype)
-        name_of_dtype, itemsize = dtype_name(np_dtype), np_dtype.itemsize
-    except TypeError:
-        name_of_dtype, itemsize = str(dtype), 0
-    nbytes = extra.pop("nbytes", None)
-    return TensorRow(
-        name=name,
-        shape=shape,
-        dtype=name_of_dtype,
-        numel=numel,
-        nbytes=numel * itemsize if nbytes is None else int(nbytes),
-        **extra,
-    )
+    if nbytes is None:
+        nbytes = numel * np.dtype(dtype).itemsize
+    label = dtype if isinstance(dtype, str) else dtype_name(np.dtype(dtype))
+    return TensorRow(name=name, shape=shape, dtype=label, numel=numel, nbytes=int(nbytes), **extra)
 
 
 def from_module(model: Any, source: str | None = None) -> Inventory:
     """The inventory of a Module: parameters and buffers, every name, without materialising.
 
     Rows follow ``state_dict()`` order; non-persistent buffers come after, marked so. Names that
-    reach the same Parameter object form a tie group, the first name being canonical.
+    reach one tensor (the same object or the same storage, as the safetensors writer sees it)
+    form a tie group, the first name being canonical.
 
     Args:
         model: A :class:`paramtool.nn.Module`.
@@ -231,8 +228,9 @@ def from_module(model: Any, source: str | None = None) -> Inventory:
         )
         for name, t, kind in named
     ]
-    rows, ties = _group_ties(rows, [id(t) for _, t, _ in named])
     tensors = {name: t for name, t, _ in named}
+    kept_of = {name: kept for kept, names in tie_groups(tensors).items() for name in names}
+    rows, ties = _group_ties(rows, [kept_of[row.name] for row in rows])
     return Inventory(
         source=source or type(model).__name__,
         kind="model",
@@ -260,7 +258,7 @@ def from_checkpoint(checkpoint: Any, source: str | None = None) -> Inventory:
         source: What to call it in reports (default: its path).
     """
     entries = list(checkpoint.entries)
-    rows = [_row(e.name, e.shape, e.dtype, nbytes=e.nbytes) for e in entries]
+    rows = [_row(e.name, e.shape, _entry_dtype(e), nbytes=e.nbytes) for e in entries]
     tied = dict(getattr(checkpoint, "tied", {}) or {})
     present = {row.name for row in rows}
     rows += [
@@ -280,6 +278,10 @@ def from_checkpoint(checkpoint: Any, source: str | None = None) -> Inventory:
     )
 
 
+def _entry_dtype(entry: Any) -> str:
+    """A checkpoint entry's PyTorch-style dtype name (its format code when numpy has none)."""
+    return str(getattr(entry, "dtype_name", entry.dtype))
+
+
 def _load(checkpoint: Any, name: str) -> Any:
-    value = checkpoint.load(name)
-    return value.numpy() if hasattr(value, "numpy") else value
+    return checkpoint.array(name)

@@ -67,7 +67,8 @@ def build_tree(inventory: Inventory, collapse: bool = True) -> TreeNode:
         collapse: Collapse runs of identical numbered blocks.
 
     Returns:
-        The root node (path ``""``), holding the totals of the whole inventory.
+        The root node (path ``""``), holding the totals of the inventory's rows. Modules
+        without rows are kept (an activation), unless the inventory was filtered.
     """
     types = _module_types(inventory.model)
     root = TreeNode(name="", path="", type=types.get("", ""))
@@ -79,6 +80,8 @@ def build_tree(inventory: Inventory, collapse: bool = True) -> TreeNode:
         prefix, _, _ = row.name.rpartition(".")
         _node(nodes, prefix, types).tensors.append(row)
     _sum(root)
+    if inventory.pattern:
+        _prune(root)
     if collapse:
         _collapse(root)
     return root
@@ -116,6 +119,12 @@ def _sum(node: TreeNode) -> None:
         _sum(child)
         node.parameters += child.parameters
         node.buffers += child.buffers
+
+
+def _prune(node: TreeNode) -> bool:
+    """Drop subtrees holding no rows (after filtering); True when ``node`` holds some."""
+    node.children = [child for child in node.children if _prune(child)]
+    return bool(node.tensors or node.children)
 
 
 def _signature(node: TreeNode) -> tuple[Any, ...]:

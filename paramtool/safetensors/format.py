@@ -142,7 +142,7 @@ class Header:
     """A parsed, validated header.
 
     Attributes:
-        tensors: Entries in file (offset) order.
+        tensors: Entries in header order (the writer's order: by dtype, then name).
         metadata: The ``__metadata__`` map (empty when absent).
         data_start: Absolute offset of the data section (8 + header length).
         file_size: Size of the file in bytes.
@@ -186,9 +186,7 @@ def parse_json(raw: bytes, path: object) -> dict[str, object]:
     except UnicodeDecodeError as exc:
         raise _fail(path, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        parsed = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant
-        )
+        parsed = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
     except RecursionError:
         raise _fail(path, "header JSON is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, duplicates, NaN, oversized integers
@@ -247,22 +245,24 @@ def validate(parsed: dict[str, object], data_size: int, path: object) -> list[Te
         path: The file, for messages.
 
     Returns:
-        The entries sorted by offset.
+        The entries in header order.
 
     Raises:
         SafetensorsError: naming the tensor and the rule broken.
     """
     entries = [_entry(k, v, path) for k, v in parsed.items() if k != METADATA_KEY]
-    entries.sort(key=lambda e: (e.begin, e.end))
+    ordered = sorted(entries, key=lambda e: (e.begin, e.end))
     position = 0
-    for entry in entries:
+    for entry in ordered:
         if entry.begin > position:
-            raise _fail(path, f"gap: bytes {position}..{entry.begin} belong to no tensor", entry.name)
+            raise _fail(
+                path, f"gap: bytes {position}..{entry.begin} belong to no tensor", entry.name
+            )
         if entry.begin < position:
             raise _fail(path, f"data overlaps the previous tensor (starts at {entry.begin} < {position})", entry.name)  # fmt: skip
         position = entry.end
     if position > data_size:
-        last = entries[-1].name if entries else None
+        last = ordered[-1].name
         raise _fail(path, f"data_offsets end at {position}, past the data section ({data_size} bytes)", last)  # fmt: skip
     if position < data_size:
         raise _fail(path, f"{data_size - position} trailing bytes after the last tensor")

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from paramtool.errors import SafetensorsError
-from paramtool.safetensors.format import Header, TensorInfo, header_from_bytes, numpy_dtype, parse_header
+from paramtool.safetensors.format import (
+    Header,
+    TensorInfo,
+    header_from_bytes,
+    numpy_dtype,
+    parse_header,
+)
 
 
 def map_file(path: str | os.PathLike[str]) -> tuple[mmap.mmap, Header]:

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramtool.nn.layers._utils import Layer, _pair, _single, _triple, empty_parameter
-from paramtool.nn.layers._utils import fan_in_uniform_
+from paramtool.nn.layers._utils import (
+    Layer,
+    _pair,
+    _single,
+    _triple,
+    empty_parameter,
+    fan_in_uniform_,
+)
 
 _PADDING_STRINGS = {"same", "valid"}
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}

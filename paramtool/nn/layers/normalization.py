@@ -38,9 +38,15 @@ class _NormBase(Layer):
         self.track_running_stats = track_running_stats
         _register_affine(self, (num_features,), affine, bias, device, dtype)
         if track_running_stats:
-            self.register_buffer("running_mean", factories.zeros(num_features, device=device, dtype=dtype))
-            self.register_buffer("running_var", factories.ones(num_features, device=device, dtype=dtype))
-            self.register_buffer("num_batches_tracked", factories.zeros((), device=device, dtype=int64))
+            self.register_buffer(
+                "running_mean", factories.zeros(num_features, device=device, dtype=dtype)
+            )
+            self.register_buffer(
+                "running_var", factories.ones(num_features, device=device, dtype=dtype)
+            )
+            self.register_buffer(
+                "num_batches_tracked", factories.zeros((), device=device, dtype=int64)
+            )
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -247,8 +253,7 @@ class RMSNorm(Layer):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}"
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
 
 

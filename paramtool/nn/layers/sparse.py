@@ -105,9 +105,7 @@ class Embedding(Layer):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
-            self.weight = empty_parameter(
-                num_embeddings, embedding_dim, device=device, dtype=dtype
-            )
+            self.weight = empty_parameter(num_embeddings, embedding_dim, device=device, dtype=dtype)
             self.weight.requires_grad_(not _freeze)
             self.reset_parameters()
         else:
@@ -193,9 +191,7 @@ class EmbeddingBag(Layer):
         self.scale_grad_by_freq = scale_grad_by_freq
         self.padding_idx = _check_padding_idx(padding_idx, num_embeddings, capital=False)
         if _weight is None:
-            self.weight = empty_parameter(
-                num_embeddings, embedding_dim, device=device, dtype=dtype
-            )
+            self.weight = empty_parameter(num_embeddings, embedding_dim, device=device, dtype=dtype)
             self.reset_parameters()
         else:
             self.weight = _weight_parameter(

@@ -1,0 +1,199 @@
+"""``paramtool init`` and ``paramtool export``: initialise a model and write its state_dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from paramtool.cli.options import (
+    ModelOptions,
+    echo_json,
+    json_option,
+    model_argument,
+    model_options,
+)
+from paramtool.cli.progress import progress
+from paramtool.cli.render import count, size
+from paramtool.dtypes import as_dtype
+from paramtool.loader import load_model, split_assignments
+from paramtool.report import from_module
+
+
+def scheme_options(func: Any) -> Any:
+    """``--scheme``, ``--rule`` (repeatable) and ``--seed``."""
+    func = click.option("--seed", type=int, help="Random seed (default: paramtool's global seed).")(
+        func
+    )
+    func = click.option(
+        "--rule",
+        "rules",
+        metavar="PATTERN=SCHEME",
+        multiple=True,
+        help="Scheme for names matching a glob, e.g. '*.bias=zeros' (repeatable; last match wins).",
+    )(func)
+    return click.option("--scheme", help="Initialisation scheme, e.g. kaiming or normal:std=0.02.")(
+        func
+    )
+
+
+dtype_option = click.option(
+    "--dtype", help="Convert floating-point tensors to this dtype (bfloat16, float16, ...)."
+)
+
+
+def build(
+    model_file: str, options: ModelOptions, dtype: str | None, device: str | None = None
+) -> Any:
+    """Load the model of a file, moved to ``device`` and cast to ``dtype`` (still deferred)."""
+    model = load_model(model_file, **options.kwargs())
+    if device is not None:
+        model = model.to(device)
+    if dtype is not None:
+        model = model.to(as_dtype(dtype))
+    return model
+
+
+def initialise(model: Any, scheme: str | None, rules: tuple[str, ...], seed: int | None) -> Any:
+    """Apply a scheme and rules to a model (records recipes; allocates nothing).
+
+    Returns:
+        The scheme application report of :mod:`paramtool.schemes`, or None when neither a
+        scheme nor a rule was given (each layer keeps its default initialisation).
+    """
+    if seed is not None:
+        import paramtool  # noqa: PLC0415
+
+        paramtool.manual_seed(seed)
+    if scheme is None and not rules:
+        return None
+    from paramtool import schemes  # noqa: PLC0415 - optional until used
+
+    return schemes.apply_scheme(model, scheme or "default", list(rules))
+
+
+def write_state(
+    model: Any, out: Path, max_shard_size: str | None, metadata: dict[str, str], seed: int | None
+) -> list[Path]:
+    """Stream a model's state_dict to ``out``: one file, or a sharded folder."""
+    from paramtool import safetensors  # noqa: PLC0415
+
+    total = from_module(model).totals.nbytes
+    with progress("writing", total) as advance:
+        if out.suffix == ".safetensors" and max_shard_size is None:
+            safetensors.save_state_dict(model, out, metadata=metadata, seed=seed, progress=advance)
+            return [out]
+        return safetensors.save_sharded(
+            model, out, max_shard_size or "5GB", metadata, seed, advance
+        )
+
+
+def export_json(files: list[Path], model: Any) -> dict[str, Any]:
+    """The JSON document of ``export``: files written and what they hold."""
+    inventory = from_module(model)
+    return {
+        "files": [str(f) for f in files],
+        "tensors": inventory.totals.tensors,
+        "nbytes": inventory.totals.nbytes,
+        "ties": {row.name: row.tied_to for row in inventory.rows if row.tied_to},
+    }
+
+
+@click.command()
+@click.argument("out", type=click.Path())
+@click.option(
+    "--model",
+    "model_file",
+    type=click.Path(),
+    default="model.py",
+    show_default=True,
+    help="Model file.",
+)
+@scheme_options
+@click.option(
+    "--from", "source", type=click.Path(), help="Load this checkpoint into the model first."
+)
+@click.option(
+    "--strict/--no-strict", default=True, show_default=True, help="With --from: names must match."
+)
+@dtype_option
+@click.option("--max-shard-size", metavar="SIZE", help="Shard into a folder, e.g. 5GB, 500MB.")
+@click.option(
+    "--metadata",
+    "meta",
+    metavar="KEY=VALUE",
+    multiple=True,
+    help="Metadata stored in the file (repeatable).",
+)
+@json_option
+@model_options
+def export(
+    out: str,
+    model_file: str,
+    scheme: str | None,
+    rules: tuple[str, ...],
+    seed: int | None,
+    source: str | None,
+    strict: bool,
+    dtype: str | None,
+    max_shard_size: str | None,
+    meta: tuple[str, ...],
+    as_json: bool,
+    model_options: ModelOptions,
+) -> None:
+    """Write the state_dict of the model to OUT as safetensors, one tensor at a time.
+
+    OUT ending in .safetensors is one file; otherwise (or with --max-shard-size) it is a
+    folder in the Hugging Face layout (model-0000i-of-0000N.safetensors and
+    model.safetensors.index.json). Values are the model's default initialisation, or
+    --scheme/--rule, or the tensors of --from. Tied weights are stored once.
+    """
+    if max_shard_size is not None and out.endswith(".safetensors"):
+        raise click.UsageError("--max-shard-size writes a folder; give OUT without .safetensors")
+    metadata = split_assignments(meta, "--metadata")
+    model = load_model(model_file, **model_options.kwargs())
+    initialise(model, scheme, rules, seed)
+    if source is not None:
+        from paramtool.safetensors import load_state_dict_file  # noqa: PLC0415
+
+        model.load_state_dict(load_state_dict_file(source), strict=strict)
+    if dtype is not None:
+        model = model.to(as_dtype(dtype))
+    files = write_state(model, Path(out), max_shard_size, metadata, seed)
+    if as_json:
+        echo_json(export_json(files, model))
+        return
+    totals = from_module(model).totals
+    click.echo(
+        f"wrote {', '.join(str(f) for f in files)}: {count(totals.tensors)} tensors, {size(totals.nbytes)}",
+        err=True,
+    )
+
+
+@click.command()
+@model_argument("model_file", metavar="[MODEL]")
+@scheme_options
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@dtype_option
+@click.option(
+    "-o", "--output", type=click.Path(), help="Also write the result to this .safetensors file."
+)
+@json_option
+@model_options
+def init(
+    model_file: str,
+    scheme: str | None,
+    rules: tuple[str, ...],
+    seed: int | None,
+    device: str,
+    dtype: str | None,
+    output: str | None,
+    as_json: bool,
+    model_options: ModelOptions,
+) -> None:
+    """Initialise the model of MODEL with a scheme and print per-parameter statistics.
+
+    Each parameter's mean, std, min and max are shown beside the std the scheme expects.
+    """
+    raise NotImplementedError

@@ -1,0 +1,214 @@
+"""Transformer layers and stacks (``torch.nn.modules.transformer``).
+
+The layers are built from MultiheadAttention, Linear, LayerNorm and Dropout, registered in
+PyTorch's order. The stacks deep-copy one layer ``num_layers`` times into a ModuleList.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from paramtool.nn import init
+from paramtool.nn.containers import ModuleList
+from paramtool.nn.layers._utils import Layer
+from paramtool.nn.layers.attention import MultiheadAttention
+from paramtool.nn.layers.dropout import Dropout
+from paramtool.nn.layers.linear import Linear
+from paramtool.nn.layers.normalization import LayerNorm
+from paramtool.nn.module import Module
+
+_ACTIVATIONS = ("relu", "gelu")
+
+
+def _activation(activation: str | Callable[..., Any]) -> str | Callable[..., Any]:
+    """A string activation checked as PyTorch does; a callable (or Module) kept as given.
+
+    Raises:
+        RuntimeError: a string other than ``"relu"`` or ``"gelu"`` (PyTorch's message).
+    """
+    if isinstance(activation, str) and activation not in _ACTIVATIONS:
+        raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+    return activation
+
+
+def _get_clones(module: Module, n: int) -> ModuleList:
+    return ModuleList([copy.deepcopy(module) for _ in range(n)])
+
+
+class _FeedForwardBlock(Layer):
+    """What both layers share after their attention blocks: the MLP and the norms."""
+
+    def _add_feed_forward(
+        self,
+        d_model: int,
+        dim_feedforward: int,
+        dropout: float,
+        layer_norm_eps: float,
+        norm_first: bool,
+        bias: bool,
+        num_norms: int,
+        factory: dict[str, Any],
+    ) -> None:
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **factory)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **factory)
+        self.norm_first = norm_first
+        for i in range(1, num_norms + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory))
+        for i in range(1, num_norms + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+
+
+class TransformerEncoderLayer(_FeedForwardBlock):
+    """Self-attention then a feed-forward network (Vaswani et al., 2017).
+
+    Registers ``self_attn``, ``linear1``, ``dropout``, ``linear2``, ``norm1``, ``norm2``,
+    ``dropout1``, ``dropout2`` as PyTorch does.
+
+    Raises:
+        RuntimeError: ``activation`` is a string other than ``"relu"`` or ``"gelu"``.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[..., Any] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.self_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **factory
+        )
+        self._add_feed_forward(
+            d_model, dim_feedforward, dropout, layer_norm_eps, norm_first, bias, 2, factory
+        )
+        self.activation = _activation(activation)
+
+
+class TransformerDecoderLayer(_FeedForwardBlock):
+    """Self-attention, attention over the encoder's memory, then a feed-forward network.
+
+    Registers ``self_attn``, ``multihead_attn``, ``linear1``, ``dropout``, ``linear2``,
+    ``norm1``..``norm3``, ``dropout1``..``dropout3`` as PyTorch does.
+
+    Raises:
+        RuntimeError: ``activation`` is a string other than ``"relu"`` or ``"gelu"``.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[..., Any] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        for name in ("self_attn", "multihead_attn"):
+            attn = MultiheadAttention(
+                d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias, **factory
+            )
+            setattr(self, name, attn)
+        self._add_feed_forward(
+            d_model, dim_feedforward, dropout, layer_norm_eps, norm_first, bias, 3, factory
+        )
+        self.activation = _activation(activation)
+
+
+class TransformerEncoder(Layer):
+    """``num_layers`` deep copies of ``encoder_layer`` in ``layers``, then an optional ``norm``."""
+
+    def __init__(
+        self,
+        encoder_layer: TransformerEncoderLayer,
+        num_layers: int,
+        norm: Module | None = None,
+        enable_nested_tensor: bool = True,
+        mask_check: bool = True,
+    ) -> None:
+        super().__init__()
+        self.layers = _get_clones(encoder_layer, num_layers)
+        self.num_layers = num_layers
+        self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor
+        self.mask_check = mask_check
+
+
+class TransformerDecoder(Layer):
+    """``num_layers`` deep copies of ``decoder_layer`` in ``layers``, then an optional ``norm``."""
+
+    def __init__(
+        self, decoder_layer: TransformerDecoderLayer, num_layers: int, norm: Module | None = None
+    ) -> None:
+        super().__init__()
+        self.layers = _get_clones(decoder_layer, num_layers)
+        self.num_layers = num_layers
+        self.norm = norm
+
+
+class Transformer(Layer):
+    """The encoder-decoder Transformer; every parameter with 2+ dimensions Xavier-uniform."""
+
+    def __init__(
+        self,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[..., Any] = "relu",
+        custom_encoder: Module | None = None,
+        custom_decoder: Module | None = None,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        layer_args = (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                      batch_first, norm_first, bias)  # fmt: skip
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            layer = TransformerEncoderLayer(*layer_args, **factory)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
+            self.encoder = TransformerEncoder(layer, num_encoder_layers, norm)
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            layer = TransformerDecoderLayer(*layer_args, **factory)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
+            self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
+        self._reset_parameters()
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+
+    def _reset_parameters(self) -> None:
+        """Xavier-uniform every parameter of two or more dimensions."""
+        for p in self.parameters():
+            if p.dim() > 1:
+                init.xavier_uniform_(p)

@@ -1,0 +1,53 @@
+"""safetensors I/O: validating zero-copy reader, streaming atomic writer, ties and shards.
+
+Everything that touches the format lives in this package:
+
+- :mod:`.format`: dtype table, header parsing and validation.
+- :mod:`.reader`: memory-mapped loading of arrays and Tensors.
+- :mod:`.writer`: the canonical layout, the streaming writer, atomic replacement.
+- :mod:`.checkpoint`: one file or a sharded (Hugging Face index) checkpoint, from headers.
+- :mod:`.state`: state dicts with tied tensors stored once; sharded saving.
+- :mod:`.sharing`: tied, overlapping and identical tensors.
+"""
+
+from paramtool.safetensors.checkpoint import Checkpoint, Entry, open_checkpoint
+from paramtool.safetensors.format import (
+    DTYPES,
+    FORMAT_DTYPES,
+    MAX_HEADER_SIZE,
+    Header,
+    TensorInfo,
+    read_header,
+)
+from paramtool.safetensors.reader import load_arrays, load_file
+from paramtool.safetensors.sharing import Sharing, find_identical, find_shared
+from paramtool.safetensors.state import (
+    load_state_dict_file,
+    parse_size,
+    save_sharded,
+    save_state_dict,
+)
+from paramtool.safetensors.writer import save_file, write_stream
+
+__all__ = [
+    "DTYPES",
+    "FORMAT_DTYPES",
+    "MAX_HEADER_SIZE",
+    "Checkpoint",
+    "Entry",
+    "Header",
+    "Sharing",
+    "TensorInfo",
+    "find_identical",
+    "find_shared",
+    "load_arrays",
+    "load_file",
+    "load_state_dict_file",
+    "open_checkpoint",
+    "parse_size",
+    "read_header",
+    "save_file",
+    "save_sharded",
+    "save_state_dict",
+    "write_stream",
+]

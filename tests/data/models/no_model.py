@@ -1,0 +1,3 @@
+"""A file without any model."""
+
+WIDTH = 3

@@ -1,0 +1,205 @@
+"""Every command driven in-process with CliRunner; --json checked against the schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_support import MODELS, invoke, tiny_lm_state, validate, write_checkpoint
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+REFERENCE = json.loads((MODELS / "reference.json").read_text())["models"]
+TINY = MODELS / "tiny_lm.py"
+ANSI = re.compile(r"\x1b\[")
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    return write_checkpoint(
+        tmp_path / "ck.safetensors", tiny_lm_state(), **{"head.weight": "embed.weight"}
+    )
+
+
+def test_inspect_model_table_and_totals() -> None:
+    result = invoke("inspect", MODELS / "mlp.py")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["name", "shape", "dtype", "params", "trainable", "tied"]
+    assert lines[1].split() == ["0.weight", "[3,", "4]", "float32", "12", "yes"]
+    assert "parameters: 19 (trainable 19, frozen 0)" in result.stdout
+    assert "size:       76 B (float32 76 B)" in result.stdout
+    assert not ANSI.search(result.stdout)  # plain when piped
+
+
+def test_inspect_json_matches_pytorch() -> None:
+    result = invoke("inspect", TINY, "--json")
+    assert result.exit_code == 0, result.output
+    data = validate(result.stdout, "inspect")
+    ref = REFERENCE["tiny_lm.py"]
+    assert data["totals"]["parameters"] == ref["numel"] == 1048
+    assert data["totals"]["trainable"] == ref["trainable"]
+    assert [t["name"] for t in data["tensors"] if t["kind"] == "parameter"] == [
+        p[0] for p in ref["parameters"]
+    ]
+    assert data["ties"] == [["embed.weight", "head.weight"]]
+
+
+def test_inspect_tree_collapses_blocks_with_thousands_separators() -> None:
+    result = invoke("inspect", TINY, "--tree", "--arg", "n_layer=32", "--arg", "dim=64")
+    assert result.exit_code == 0, result.output
+    per_block = 2 * 64 + 192 * 64 + 192 + 64 * 64
+    assert f"layers.0-31: 32 x Block, {per_block:,} each" in result.stdout
+    assert "layers.1." not in result.stdout
+
+
+def test_inspect_depth_and_filter_json() -> None:
+    result = invoke("inspect", TINY, "--depth", "1", "--filter", "layers.*", "--json")
+    data = validate(result.stdout, "inspect")
+    assert all(t["name"].startswith("layers.") for t in data["tensors"])
+    assert [c["name"] for c in data["tree"]["children"]] == ["layers.0-2"]
+    assert data["tree"]["children"][0]["children"] == []
+    assert data["totals"]["parameters"] == 1048  # totals are of the whole model
+
+
+def test_inspect_checkpoint_and_stats(checkpoint: Path) -> None:
+    result = invoke("inspect", checkpoint, "--stats", "--json")
+    assert result.exit_code == 0, result.output
+    data = validate(result.stdout, "inspect")
+    state = tiny_lm_state()
+    assert data["kind"] == "checkpoint"
+    assert data["totals"]["parameters"] == sum(v.size for v in state.values())
+    stats = {s["name"]: s for s in data["stats"]}
+    assert stats["embed.weight"]["std"] == pytest.approx(
+        float(state["embed.weight"].std()), rel=1e-6
+    )
+    assert stats["step"]["mean"] == 7
+
+
+def test_inspect_folder_with_shards(tmp_path: Path) -> None:
+    state = tiny_lm_state()
+    names = sorted(state)
+    first, second = names[: len(names) // 2], names[len(names) // 2 :]
+    write_checkpoint(tmp_path / "model-00001-of-00002.safetensors", {n: state[n] for n in first})
+    write_checkpoint(tmp_path / "model-00002-of-00002.safetensors", {n: state[n] for n in second})
+    weight_map = {n: f"model-0000{1 if n in first else 2}-of-00002.safetensors" for n in names}
+    index = {
+        "metadata": {"total_size": sum(v.nbytes for v in state.values())},
+        "weight_map": weight_map,
+    }
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    data = validate(invoke("inspect", tmp_path, "--json").stdout, "inspect")
+    assert sorted(t["name"] for t in data["tensors"]) == names
+
+
+def test_narrow_terminal_width_is_respected() -> None:
+    result = invoke("inspect", TINY, env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 40
+
+
+def test_stats_reports_nan_and_exits_1(tmp_path: Path) -> None:
+    path = write_checkpoint(
+        tmp_path / "s.safetensors", {"w": np.array([1.0, np.nan, np.inf, 0.0], np.float32)}
+    )
+    result = invoke("stats", path, "--json")
+    assert result.exit_code == 1
+    (stat,) = validate(result.stdout, "stats")["stats"]
+    assert (stat["nan"], stat["inf"], stat["zeros"], stat["mean"]) == (1, 1, 1, 0.5)
+    text = invoke("stats", path).stdout
+    assert "non-finite values in 1 tensor(s): w" in text
+
+
+def test_load_ok_restores_ties(checkpoint: Path) -> None:
+    result = invoke("load", TINY, checkpoint, "--json")
+    assert result.exit_code == 0, result.output
+    data = validate(result.stdout, "load")
+    assert data["ok"] and data["ties_restored"] == [["embed.weight", "head.weight"]]
+    assert "load (strict): ok" in invoke("load", TINY, checkpoint).stdout
+
+
+def test_load_mismatch_lists_names_and_exits_1(tmp_path: Path) -> None:
+    state = tiny_lm_state()
+    del state["layers.1.attn.bias"]
+    state["extra.weight"] = np.zeros(2, np.float32)
+    path = write_checkpoint(tmp_path / "bad.safetensors", state)
+    result = invoke("load", TINY, path)
+    assert result.exit_code == 1
+    assert "missing (2):\n  layers.1.attn.bias\n  head.weight" in result.stdout
+    assert "unexpected (1):\n  extra.weight" in result.stdout
+    loose = invoke("load", TINY, path, "--no-strict", "--json")
+    assert loose.exit_code == 0 and validate(loose.stdout, "load")["missing"] == [
+        "layers.1.attn.bias",
+        "head.weight",
+    ]
+
+
+def test_load_shape_mismatch_fails_even_when_not_strict(tmp_path: Path) -> None:
+    state = tiny_lm_state() | {"layers.0.proj.weight": np.zeros((4, 8), np.float32)}
+    path = write_checkpoint(tmp_path / "s.safetensors", state, **{"head.weight": "embed.weight"})
+    result = invoke("load", TINY, path, "--no-strict")
+    assert result.exit_code == 1
+    assert "layers.0.proj.weight: model [8, 8], checkpoint [4, 8]" in result.stdout
+
+
+def test_diff_same_and_different(tmp_path: Path, checkpoint: Path) -> None:
+    assert invoke("diff", checkpoint, checkpoint).exit_code == 0
+    state = tiny_lm_state()
+    state["pos"] = state["pos"] + 1e-3
+    other = write_checkpoint(tmp_path / "other.safetensors", state)
+    result = invoke("diff", checkpoint, other, "--json")
+    assert result.exit_code == 1
+    data = validate(result.stdout, "diff")
+    assert data["only_in_a"] == ["head.weight"]
+    pos = next(t for t in data["tensors"] if t["name"] == "pos")
+    assert pos["max_abs"] == pytest.approx(1e-3, rel=1e-3) and not pos["close"]
+    assert invoke("diff", checkpoint, other, "--atol", "1e-2").exit_code == 1  # names still differ
+
+
+def test_export_writes_a_file_the_reference_reads(tmp_path: Path) -> None:
+    out = tmp_path / "out.safetensors"
+    result = invoke(
+        "export", out, "--model", TINY, "--seed", "3", "--metadata", "license=mit", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    data = validate(result.stdout, "export")
+    assert data["ties"] == {"head.weight": "embed.weight"}
+    loaded = load_file(out)
+    assert set(loaded) == set(REFERENCE["tiny_lm.py"]["state_dict"]) - {"head.weight"}
+    with safe_open(out, "np") as f:
+        assert f.metadata()["license"] == "mit" and f.metadata()["head.weight"] == "embed.weight"
+    np.testing.assert_array_equal(loaded["layers.0.norm.weight"], np.ones(8, np.float32))
+    again = tmp_path / "again.safetensors"
+    assert invoke("export", again, "--model", TINY, "--seed", "3").exit_code == 0
+    assert again.read_bytes() == out.read_bytes()  # same seed, same bytes
+
+
+def test_export_from_checkpoint_with_dtype_and_shards(tmp_path: Path, checkpoint: Path) -> None:
+    folder = tmp_path / "sharded"
+    result = invoke(
+        "export",
+        folder,
+        "--model",
+        TINY,
+        "--from",
+        checkpoint,
+        "--dtype",
+        "bfloat16",
+        "--max-shard-size",
+        "1kB",
+    )
+    assert result.exit_code == 0, result.output
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1
+    state = tiny_lm_state()
+    merged = {}
+    for shard in set(index["weight_map"].values()):
+        merged |= load_file(folder / shard)
+    assert merged["embed.weight"].dtype.name == "bfloat16"
+    np.testing.assert_allclose(
+        merged["embed.weight"].astype(np.float32), state["embed.weight"], rtol=1e-2
+    )
+    assert merged["step"].dtype == np.int64 and merged["step"] == 7
