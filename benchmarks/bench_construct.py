@@ -22,7 +22,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-LLAMA = Path(__file__).resolve().parents[1] / "sample_models" / "llama.py"
+ROOT = Path(__file__).resolve().parents[1]
+LLAMA = ROOT / "sample_models" / "llama.py"
 
 
 def load_llama(backend: str):
@@ -32,6 +33,8 @@ def load_llama(backend: str):
 
         sys.modules["paramtool"] = torch
         sys.modules["paramtool.nn"] = torch.nn
+    else:
+        sys.path.insert(0, str(ROOT))  # the checkout's paramtool, installed or not
     spec = importlib.util.spec_from_file_location("bench_llama", LLAMA)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -83,7 +86,9 @@ def measure(backend: str, size: str, repeat: int) -> dict:
 def run_worker(backend: str, size: str, repeat: int) -> dict:
     command = [sys.executable, __file__, "--worker", backend, "--sizes", size]
     command += ["--repeat", str(repeat)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{backend} {size} failed:\n{result.stderr}")
     return json.loads(result.stdout)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,10 @@ def rss_bytes() -> int:
 
 
 def peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: the latter is inherited across exec from the parent process.
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
 
 def shapes(gb: float) -> list[tuple[str, tuple[int, int]]]:
@@ -103,7 +105,7 @@ def report(title: str, rows: dict[str, dict[str, float]], key: str) -> None:
     ours = rows["paramtool"]
     for kind, row in rows.items():
         ratio_t = row["seconds"] / ours["seconds"] if ours["seconds"] else float("inf")
-        ratio_m = row[key] / max(ours[key], 1)
+        ratio_m = max(row[key], 2**20) / max(ours[key], 2**20)  # floor of 1 MiB
         print(
             f"  {kind:<18} {row['seconds'] * 1e3:9.1f} ms  {row[key] / 2**20:9.1f} MiB {key}"
             f"   time x{ratio_t:7.1f}  memory x{ratio_m:7.1f}"

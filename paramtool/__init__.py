@@ -57,8 +57,10 @@ from paramtool.factories import (
 )
 from paramtool.random import Generator, initial_seed, manual_seed
 from paramtool.tensor import Size, Tensor
+from paramtool.type_names import typename as typename
 
-from paramtool import nn  # noqa: E402, I001 - nn builds on everything above
+# isort: split
+from paramtool import nn  # noqa: E402 - nn builds on everything above
 
 dtype = type(float32)
 __version__ = "0.1.0"

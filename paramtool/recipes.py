@@ -18,6 +18,8 @@ import numpy as np
 
 from paramtool import truncnormal
 from paramtool.device import device_of, to_device
+from paramtool.dtypes import dtype_name
+from paramtool.errors import InitError
 from paramtool.random import ChunkSource, Stream, fill_chunks, is_portable, work_dtype
 
 #: The chunk index reserved for a recipe's second, independent draw (sparse_'s zero pattern).
@@ -151,6 +153,10 @@ class TruncNormal(Recipe):
 
     def fill(self, out: Any, stream: Stream) -> None:
         lo, hi = truncnormal.inner_bounds(self.a, self.b, out.dtype)
+        if lo > hi:
+            raise InitError(
+                f"trunc_normal_: no {dtype_name(out.dtype)} value lies in [{self.a}, {self.b}]"
+            )
         fill_chunks(out, stream, truncnormal.make_draw(self.mean, self.std, lo, hi))
 
     def describe(self) -> str:

@@ -18,6 +18,7 @@ from paramtool.device import CPU, Device, as_device, device_of, to_device
 from paramtool.dtypes import as_dtype, dtype_name, is_floating_point
 from paramtool.recipes import Recipe
 from paramtool.tensor_ops import TensorOps
+from paramtool.type_names import legacy_type_name, parse_legacy_type_name
 
 
 class Size(tuple):
@@ -303,6 +304,24 @@ class Tensor(TensorOps):
         """This tensor on a CUDA device."""
         return self.to(as_device(device if device is not None else "cuda"))
 
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
+        """The legacy type name (``"paramtool.FloatTensor"``), or this tensor converted.
+
+        Args:
+            dtype: None for the name; else a dtype, or a legacy name (which sets the device
+                too: ``"paramtool.cuda.HalfTensor"``). Returns self when nothing changes.
+            non_blocking: Accepted for PyTorch compatibility; copies are synchronous.
+
+        Raises:
+            DTypeError: ``dtype`` names no dtype, or a string is not a legacy type name.
+        """
+        if dtype is None:
+            return legacy_type_name(self.dtype, self.device)
+        if isinstance(dtype, str):
+            device, dtype = parse_legacy_type_name(dtype)
+            return self.to(device, dtype)
+        return self.to(as_dtype(dtype))
+
     def type_as(self, other: Tensor) -> Tensor:
         """This tensor converted to ``other``'s dtype."""
         return self.to(other.dtype)
@@ -338,17 +357,19 @@ def _astype_gpu(array: Any, dtype: np.dtype) -> Any:
     return to_device(to_device(array, CPU).astype(dtype), device_of(array))
 
 
+def _names_device(arg: Any) -> bool:
+    if isinstance(arg, str):
+        return arg.split(":")[0] in ("cpu", "cuda")
+    return isinstance(arg, Device) or (isinstance(arg, int) and not isinstance(arg, bool))
+
+
 def parse_to_args(*args: Any, **kwargs: Any) -> tuple[Device | None, np.dtype | None]:
     """Parse torch's ``to(...)`` forms into (device or None, dtype or None)."""
     device, dtype = kwargs.get("device"), kwargs.get("dtype")
     for arg in args:
         if isinstance(arg, Tensor):
             device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, Device) or (
-            isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda")
-        ):
-            device = arg
-        elif isinstance(arg, int) and not isinstance(arg, bool):
+        elif _names_device(arg):
             device = arg
         else:
             dtype = arg

@@ -59,6 +59,9 @@ class Conv1D(nn.Module):
         self.bias = nn.Parameter(torch.zeros(nf))
         nn.init.normal_(self.weight, std=0.02)
 
+    def extra_repr(self) -> str:
+        return f"nf={self.nf}, nx={self.nx}"
+
     def forward(self, x):
         return x @ self.weight + self.bias
 

@@ -127,7 +127,7 @@ def test_load_mismatch_lists_names_and_exits_1(tmp_path: Path) -> None:
     state["extra.weight"] = np.zeros(2, np.float32)
     path = write_checkpoint(tmp_path / "bad.safetensors", state)
     result = invoke("load", TINY, path)
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and result.stderr == ""
     assert "missing (2):\n  layers.1.attn.bias\n  head.weight" in result.stdout
     assert "unexpected (1):\n  extra.weight" in result.stdout
     loose = invoke("load", TINY, path, "--no-strict", "--json")
@@ -151,7 +151,7 @@ def test_diff_same_and_different(tmp_path: Path, checkpoint: Path) -> None:
     state["pos"] = state["pos"] + 1e-3
     other = write_checkpoint(tmp_path / "other.safetensors", state)
     result = invoke("diff", checkpoint, other, "--json")
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and result.stderr == ""
     data = validate(result.stdout, "diff")
     assert data["only_in_a"] == ["head.weight"]
     pos = next(t for t in data["tensors"] if t["name"] == "pos")
@@ -173,7 +173,12 @@ def test_export_writes_a_file_the_reference_reads(tmp_path: Path) -> None:
         assert f.metadata()["license"] == "mit" and f.metadata()["head.weight"] == "embed.weight"
     np.testing.assert_array_equal(loaded["layers.0.norm.weight"], np.ones(8, np.float32))
     again = tmp_path / "again.safetensors"
-    assert invoke("export", again, "--model", TINY, "--seed", "3").exit_code == 0
+    assert (
+        invoke(
+            "export", again, "--model", TINY, "--seed", "3", "--metadata", "license=mit"
+        ).exit_code
+        == 0
+    )
     assert again.read_bytes() == out.read_bytes()  # same seed, same bytes
 
 
@@ -203,3 +208,42 @@ def test_export_from_checkpoint_with_dtype_and_shards(tmp_path: Path, checkpoint
         merged["embed.weight"].astype(np.float32), state["embed.weight"], rtol=1e-2
     )
     assert merged["step"].dtype == np.int64 and merged["step"] == 7
+
+
+def test_init_reports_stats_against_expected_std(tmp_path: Path) -> None:
+    out = tmp_path / "init.safetensors"
+    args = [
+        "init",
+        TINY,
+        "--scheme",
+        "normal:std=0.02",
+        "--rule",
+        "*.proj.weight=zeros",
+        "--rule",
+        "nope*=ones",
+    ]
+    result = invoke(*args, "--seed", "1", "--arg", "dim=64", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    data = validate(result.stdout, "init")
+    assert data["unmatched_rules"] == ["nope*=ones"]
+    assert "rule 'nope*=ones' matched no parameter" in result.stderr
+    rows = {row["name"]: row for row in data["parameters"]}
+    assert "head.weight" not in rows and rows["embed.weight"]["aliases"] == ["head.weight"]
+    attn = rows["layers.0.attn.weight"]
+    assert attn["expected_std"] == pytest.approx(0.02)
+    assert attn["stats"]["std"] == pytest.approx(0.02, rel=0.05)  # 12,288 draws
+    assert abs(attn["stats"]["mean"]) < 4 * 0.02 / np.sqrt(192 * 64)
+    assert rows["layers.0.proj.weight"]["stats"]["zero_fraction"] == 1.0
+    assert rows["layers.0.attn.bias"]["source"] == "bias"
+    written = load_file(out)
+    assert float(written["layers.0.attn.weight"].std()) == pytest.approx(
+        attn["stats"]["std"], rel=1e-6
+    )
+
+
+def test_init_table() -> None:
+    result = invoke("init", MODELS / "mlp.py", "--scheme", "kaiming", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    header, first = result.stdout.splitlines()[:2]
+    assert header.split()[:4] == ["name", "shape", "init", "expected"]
+    assert first.startswith("0.weight") and "normal" in first

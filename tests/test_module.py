@@ -25,8 +25,9 @@ from fixtures.record_torch_module import (
 import paramtool
 from paramtool import nn
 from paramtool.device import cuda_available
-from paramtool.errors import DeviceError
-from paramtool.nn.module import Module, _IncompatibleKeys, typename
+from paramtool.errors import DeviceError, DTypeError
+from paramtool.nn._loading import _IncompatibleKeys
+from paramtool.nn.module import Module, typename
 
 RECORDED = load_recorded()
 TABLES = sorted(next(iter(RECORDED["definitions"].values()))["tables"])
@@ -87,9 +88,29 @@ def test_typename_of_tensor_matches_pytorch(dtype: str) -> None:
 
 
 def test_typename_of_other_objects() -> None:
+    assert typename is paramtool.typename
     assert typename(3) == "int"
     assert typename(nn.Module()) == "paramtool.nn.module.Module"
     assert typename(Module) == "paramtool.nn.module.Module"
+
+
+@pytest.mark.parametrize("dtype", sorted(RECORDED["type_names"]))
+def test_tensor_type_converts_to_recorded_legacy_names(dtype: str) -> None:
+    legacy = as_paramtool(RECORDED["type_names"][dtype])
+    source = paramtool.full((3,), 1.0)
+    by_name, by_dtype = source.type(legacy), source.type(getattr(paramtool, dtype))
+    for converted in (by_name, by_dtype, source.type(legacy.replace("paramtool.", "torch."))):
+        assert converted.dtype == getattr(paramtool, dtype)
+        assert converted.type() == legacy
+    np.testing.assert_array_equal(by_name.numpy(), by_dtype.numpy())
+
+
+def test_tensor_type_returns_self_when_unchanged_and_rejects_other_strings() -> None:
+    tensor = paramtool.zeros(2)
+    assert tensor.type(paramtool.float32) is tensor
+    assert tensor.type("paramtool.FloatTensor") is tensor
+    with pytest.raises(DTypeError, match="invalid type: 'float64'"):
+        tensor.type("float64")
 
 
 # -- load_state_dict: what paramtool adds -------------------------------------------------------

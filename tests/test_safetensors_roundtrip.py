@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from safetensors.numpy import save_file as ref_save
 
 import paramtool
 from paramtool.safetensors import DTYPES, load_arrays, load_file, save_file
+from paramtool.safetensors.reader import native
 
 #: dtypes the reference's numpy reader can return (it has no bfloat16 or float8).
 REF_NUMPY_READS = {"F64", "F32", "F16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL", "C64"}  # fmt: skip
@@ -164,3 +166,29 @@ def test_torch_reads_and_writes_the_same_files(tmp_path: Path) -> None:
     assert torch_bytes == (tmp_path / "ours.safetensors").read_bytes()
     back = load_arrays(tmp_path / "torch.safetensors")
     assert {k: v.tobytes() for k, v in back.items()} == {k: v.tobytes() for k, v in arrays.items()}
+
+
+def test_big_endian_host_swaps_the_little_endian_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = np.array([1.0, -2.5, 3e-8], np.float32)
+    stored = values.astype("<f4").tobytes()  # the format is little-endian
+    as_seen_by_a_big_endian_host = np.frombuffer(stored, ">f4")  # its native order
+    monkeypatch.setattr(sys, "byteorder", "big")
+    np.testing.assert_array_equal(native(as_seen_by_a_big_endian_host), values)
+    one_byte = np.frombuffer(b"\x01\x02", np.uint8)
+    assert native(one_byte) is one_byte
+
+
+@pytest.mark.gpu
+def test_load_file_to_cuda_copies_each_tensor(tmp_path: Path) -> None:
+    pytest.importorskip("cupy")
+    if not paramtool.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    arrays = {"w": sample("F32", (64, 32)), "h": sample("BF16", (5,)), "s": sample("I64", ())}
+    path = tmp_path / "g.safetensors"
+    ref_save(arrays, str(path))
+    tensors = load_file(path, device="cuda")
+    for name, array in arrays.items():
+        assert tensors[name].device.type == "cuda"
+        assert tensors[name].cpu().numpy().tobytes() == array.tobytes()
+    save_file(tensors, tmp_path / "back.safetensors")  # device arrays are written from the host
+    assert (tmp_path / "back.safetensors").read_bytes() == path.read_bytes()

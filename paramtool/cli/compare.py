@@ -6,7 +6,7 @@ import click
 
 from paramtool.cli.options import ModelOptions, echo_json, json_option, model_options
 from paramtool.cli.progress import progress
-from paramtool.cli.render import count, make_console, number, shape, table
+from paramtool.cli.render import count, emit, make_console, number, shape, table
 from paramtool.report import Diff, LoadCheck, check_load, diff, open_inventory
 
 
@@ -95,7 +95,7 @@ def render_diff(console: object, result: Diff, show_all: bool) -> None:
                 f"{t.cosine:.6f}",
                 "yes" if t.close else "no",
             )
-        console.print(out)
+        emit(console, out)
     tol = f"atol={result.atol:g}, rtol={result.rtol:g}"
     close = len(result.tensors) - len(result.differing)
     verdict = "same" if result.same else "DIFFERENT"

@@ -17,6 +17,14 @@ from paramtool.errors import ParamtoolError
 
 #: Exceptions shown as one line; anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (ParamtoolError, RuntimeError, OSError, ValueError)
+#: Subclasses of those passed through: click's own exits, and bugs (never a user's mistake).
+PASS_THROUGH: tuple[type[BaseException], ...] = (
+    click.ClickException,
+    click.exceptions.Exit,
+    click.Abort,
+    NotImplementedError,
+    RecursionError,
+)
 
 
 def one_line(exc: BaseException) -> str:
@@ -41,6 +49,6 @@ class ErrorMappingGroup(click.Group):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            if debug_enabled(ctx) or isinstance(exc, click.ClickException):
+            if debug_enabled(ctx) or isinstance(exc, PASS_THROUGH):
                 raise
             raise click.ClickException(one_line(exc)) from exc

@@ -59,7 +59,10 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Write JSON to stdout (see docs/json-schema.md)."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write JSON to stdout (schema: paramtool/cli/schema.json).",
 )
 
 model_argument = functools.partial(

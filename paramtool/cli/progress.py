@@ -6,16 +6,6 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
 #: Called after each tensor with its name and size in bytes.
 Advance = Callable[[str, int], None]
 
@@ -38,6 +28,16 @@ def progress(description: str, total_bytes: int) -> Iterator[Advance]:
     if not sys.stderr.isatty():
         yield _ignore
         return
+    from rich.console import Console  # noqa: PLC0415 - only a terminal pays for the import
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

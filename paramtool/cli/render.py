@@ -30,10 +30,26 @@ def make_console(file: IO[str] | None = None) -> Console:
     terminal = file.isatty() if hasattr(file, "isatty") else False
     if terminal:
         return Console(file=file, no_color="NO_COLOR" in os.environ, emoji=False, highlight=False)
-    width = int(os.environ.get("COLUMNS", "0") or 0) or PIPE_WIDTH
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else None
     return Console(
-        file=file, width=width, color_system=None, emoji=False, highlight=False, soft_wrap=True
+        file=file,
+        width=width or PIPE_WIDTH,
+        color_system=None,
+        emoji=False,
+        highlight=False,
+        soft_wrap=width is None,
     )
+
+
+def emit(console: Console, renderable: Any) -> None:
+    """Print a table or tree; when piped, without the padding rich leaves at line ends."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def count(value: int) -> str:
@@ -101,7 +117,7 @@ def render_rows(console: Console, inventory: Inventory) -> None:
         cells = [row.name, shape(row.shape), row.dtype, count(row.numel)]
         cells += [trainable_mark(row)] if model else []
         out.add_row(*cells, tie_mark(row))
-    console.print(out)
+    emit(console, out)
 
 
 def render_totals(console: Console, inventory: Inventory, totals: Totals) -> None:
@@ -124,6 +140,8 @@ def _node_label(node: TreeNode, styled: bool) -> str:
     kind = f"{node.repeat} x {node.type or 'block'}" if node.repeat > 1 else node.type
     text = f"{name}: {kind}, " if kind else f"{name}: "
     text += f"{count(node.parameters)}{each}"
+    if node.tied:
+        text += f" (+{count(node.tied)} tied{each})"
     if node.buffers:
         text += f" (+{count(node.buffers)} buffer elements{each})"
     return f"[bold]{text}[/bold]" if styled and node.repeat > 1 else text
@@ -142,7 +160,7 @@ def render_tree(console: Console, root: TreeNode, depth: int | None = None) -> N
             add(branch.add(_node_label(child, styled)), child, level + 1)
 
     add(tree, root, 0)
-    console.print(tree)
+    emit(console, tree)
 
 
 def render_stats(console: Console, stats: Sequence[TensorStats]) -> None:
@@ -161,7 +179,7 @@ def render_stats(console: Console, stats: Sequence[TensorStats]) -> None:
             count(s.nan),
             count(s.inf),
         )
-    console.print(out)
+    emit(console, out)
     bad = [s.name for s in stats if not s.finite]
     summary = (
         f"non-finite values in {len(bad)} tensor(s): {', '.join(bad)}"

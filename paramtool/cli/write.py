@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+import paramtool
 from paramtool.cli.options import (
     ModelOptions,
     echo_json,
@@ -15,10 +16,11 @@ from paramtool.cli.options import (
     model_options,
 )
 from paramtool.cli.progress import progress
-from paramtool.cli.render import count, size
+from paramtool.cli.render import count, emit, make_console, number, shape, size, table
 from paramtool.dtypes import as_dtype
 from paramtool.loader import load_model, split_assignments
-from paramtool.report import from_module
+from paramtool.report import from_module, tensor_stats
+from paramtool.schemes import apply_scheme
 
 
 def scheme_options(func: Any) -> Any:
@@ -56,21 +58,17 @@ def build(
 
 
 def initialise(model: Any, scheme: str | None, rules: tuple[str, ...], seed: int | None) -> Any:
-    """Apply a scheme and rules to a model (records recipes; allocates nothing).
+    """Seed the global stream and apply a scheme and rules (records recipes; allocates nothing).
 
     Returns:
-        The scheme application report of :mod:`paramtool.schemes`, or None when neither a
-        scheme nor a rule was given (each layer keeps its default initialisation).
+        The :class:`paramtool.schemes.InitReport`, or None when neither a scheme nor a rule was
+        given (each layer keeps its default initialisation).
     """
     if seed is not None:
-        import paramtool  # noqa: PLC0415
-
         paramtool.manual_seed(seed)
     if scheme is None and not rules:
         return None
-    from paramtool import schemes  # noqa: PLC0415 - optional until used
-
-    return schemes.apply_scheme(model, scheme or "default", list(rules))
+    return apply_scheme(model, scheme or "default", list(rules), seed=seed)
 
 
 def write_state(
@@ -194,6 +192,60 @@ def init(
 ) -> None:
     """Initialise the model of MODEL with a scheme and print per-parameter statistics.
 
+    Weights of rank >= 2 get the scheme (default: each layer's own default), biases zeros and
+    normalisation weights ones; --rule overrides by name, the last matching rule winning.
     Each parameter's mean, std, min and max are shown beside the std the scheme expects.
+    With -o the result is also written (streaming, one tensor at a time).
     """
-    raise NotImplementedError
+    model = build(model_file, model_options, dtype, device)
+    report = initialise(model, scheme or "default", rules, seed)
+    for rule in report.unmatched_rules:
+        click.echo(f"warning: rule {rule!r} matched no parameter", err=True)
+    rows = _measured(model, report.rows, seed)
+    files = write_state(model, Path(output), None, {}, seed) if output else []
+    if as_json:
+        echo_json(
+            {
+                "source": model_file,
+                "scheme": report.scheme,
+                "rules": report.rules,
+                "seed": paramtool.initial_seed() if seed is None else seed,
+                "output": str(files[0]) if files else None,
+                "unmatched_rules": report.unmatched_rules,
+                "parameters": rows,
+            }
+        )
+        return
+    render_init(make_console(), rows)
+    for file in files:
+        click.echo(f"wrote {file}", err=True)
+
+
+def _measured(model: Any, rows: list[dict[str, Any]], seed: int | None) -> list[dict[str, Any]]:
+    """The scheme report's rows with the statistics of each parameter's values added."""
+    params = dict(model.named_parameters())
+    total = sum(params[row["name"]].nbytes for row in rows)
+    result = []
+    with progress("initialising", total) as advance:
+        for row in rows:
+            param = params[row["name"]]
+            values = param.compute(name=row["name"], seed=seed)
+            result.append({**row, "stats": tensor_stats(row["name"], values).to_dict()})
+            advance(row["name"], param.nbytes)
+    return result
+
+
+def render_init(console: Any, rows: list[dict[str, Any]]) -> None:
+    """Per-parameter table: the recipe, the std it should give, and what the values show."""
+    columns = ["name", "shape", "init", "expected std", "mean", "std", "min", "max"]
+    out = table(console, columns, numeric=columns[3:])
+    for row in rows:
+        st = row["stats"]
+        out.add_row(
+            row["name"],
+            shape(row["shape"]),
+            row["recipe"] or "-",
+            number(row["expected_std"]),
+            *(number(st[key]) for key in ("mean", "std", "min", "max")),
+        )
+    emit(console, out)

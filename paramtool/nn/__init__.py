@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-
+from paramtool.nn import init, layers
+from paramtool.nn.containers import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
+from paramtool.nn.layers import *  # noqa: F403
+from paramtool.nn.module import Module
 from paramtool.nn.parameter import Buffer, Parameter
 
-# Transitional: pieces still being written are imported when present.
-for _name, _attrs in {
-    "paramtool.nn.module": ("Module",),
-    "paramtool.nn.containers": (
-        "Sequential",
-        "ModuleList",
-        "ModuleDict",
-        "ParameterList",
-        "ParameterDict",
-    ),
-}.items():
-    try:
-        _mod = importlib.import_module(_name)
-    except ImportError:
-        continue
-    for _attr in _attrs:
-        if hasattr(_mod, _attr):
-            globals()[_attr] = getattr(_mod, _attr)
-try:
-    from paramtool.nn import init  # noqa: F401
-except ImportError:
-    pass
-try:
-    from paramtool.nn.layers import *  # noqa: F403
-except ImportError:
-    pass
+__all__ = [
+    "Buffer", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList",
+    "Sequential", "init",
+]  # fmt: skip
+__all__ += layers.__all__

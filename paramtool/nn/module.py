@@ -8,73 +8,21 @@ identity, so a tied parameter is listed once, under its first (canonical) name.
 
 Error classes and texts are PyTorch's, with ``paramtool`` written where PyTorch writes ``torch``
 (``paramtool.Size([3, 4])``, ``paramtool.nn.Parameter``, ``paramtool.FloatTensor``).
-``load_state_dict`` validates the whole state_dict before it changes anything, so a failed load
-leaves the model as it was.
+Module inherits ``state_dict``/``load_state_dict`` from ``paramtool.nn._loading`` and the
+conversions that act on the whole tree (``to``, ``half``, ``materialize``, ``train``, ...) from
+``paramtool.nn._conversion``.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
-import numpy as np
-
-from paramtool.dtypes import dtype_name, is_floating_point
+from paramtool.nn._conversion import ConversionMethods
+from paramtool.nn._loading import StateDictMethods
 from paramtool.nn.parameter import Buffer, Parameter
-from paramtool.tensor import Size, Tensor, from_array, parse_to_args
-
-M = TypeVar("M", bound="Module")
-
-#: PyTorch's legacy tensor type names, for dtypes that have one (``float32`` -> ``Float``).
-_LEGACY_TYPE_STEMS = {
-    "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
-    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-    "bool": "Bool", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
-}  # fmt: skip
-
-
-def tensor_type_name(tensor: Tensor) -> str:
-    """PyTorch's ``Tensor.type()`` string: ``paramtool.FloatTensor``, ``paramtool.cuda.HalfTensor``."""
-    name = dtype_name(tensor.dtype)
-    stem = _LEGACY_TYPE_STEMS.get(name, name[:1].upper() + name[1:])
-    where = ".cuda" if tensor.device.type == "cuda" else ""
-    return f"paramtool{where}.{stem}Tensor"
-
-
-def typename(obj: object) -> str:
-    """The type of ``obj`` as ``torch.typename`` writes it (used in error messages).
-
-    Args:
-        obj: Any object; a Tensor gives its legacy type name, a builtin its bare name.
-
-    Returns:
-        ``"paramtool.FloatTensor"``, ``"int"``, ``"package.module.Class"``, ...
-    """
-    if isinstance(obj, Tensor):
-        return tensor_type_name(obj)
-    module = getattr(obj, "__module__", "") or ""
-    if hasattr(obj, "__qualname__"):
-        qualname = obj.__qualname__
-    elif hasattr(obj, "__name__"):
-        qualname = obj.__name__
-    else:
-        module = type(obj).__module__ or ""
-        qualname = type(obj).__qualname__
-    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
-
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What ``load_state_dict`` returns: the keys it did not find and those it did not use."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
+from paramtool.tensor import Tensor
+from paramtool.type_names import typename
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -91,7 +39,7 @@ def _forward_unimplemented(self: Module, *args: Any, **kwargs: Any) -> Any:
     )
 
 
-class Module:
+class Module(StateDictMethods, ConversionMethods):
     """Base class of all neural network modules (``torch.nn.Module``).
 
     Subclass it, call ``super().__init__()`` first, then assign Parameters, buffers and child
@@ -421,213 +369,6 @@ class Module:
             raise AttributeError(f"{module._get_name()} has no attribute `{name}`")
         return getattr(module, name)
 
-    # -- state_dict --------------------------------------------------------------------------
-
-    def _save_to_state_dict(
-        self, destination: dict[str, Any], prefix: str, keep_vars: bool
-    ) -> None:
-        """Put this module's own parameters and persistent buffers into ``destination``."""
-        for name, param in self._parameters.items():
-            if param is not None:
-                destination[prefix + name] = param if keep_vars else param.detach()
-        for name, buf in self._buffers.items():
-            if buf is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = buf if keep_vars else buf.detach()
-
-    def state_dict(
-        self, destination: dict[str, Any] | None = None, prefix: str = "", keep_vars: bool = False
-    ) -> dict[str, Tensor]:
-        """The module's state by name: own parameters, own persistent buffers, then children.
-
-        A tied parameter appears under every name it has. The values share storage with the
-        model (they are ``.detach()``-ed views unless ``keep_vars``).
-
-        Args:
-            destination: A dict to fill and return (default: a new OrderedDict).
-            prefix: Prepended to every key.
-            keep_vars: Return the Parameter objects themselves instead of detached tensors.
-        """
-        if destination is None:
-            destination = OrderedDict()
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, module in self._modules.items():
-            if module is not None:
-                module.state_dict(destination=destination, prefix=f"{prefix}{name}.",
-                                  keep_vars=keep_vars)  # fmt: skip
-        return destination
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ) -> _IncompatibleKeys:
-        """Copy values from ``state_dict`` into this module's parameters and buffers.
-
-        Everything is checked before anything is written, so a load that fails changes nothing.
-        A tied parameter is written once.
-
-        Args:
-            state_dict: Name -> Tensor (or numpy array), as :meth:`state_dict` gives.
-            strict: Whether missing and unexpected keys are errors. A shape mismatch is an
-                error either way.
-            assign: Replace the tensors by the state_dict's own (keeping each parameter's
-                ``requires_grad``) instead of copying values into them.
-
-        Returns:
-            ``_IncompatibleKeys(missing_keys, unexpected_keys)``.
-
-        Raises:
-            TypeError: ``state_dict`` is not a mapping.
-            RuntimeError: with PyTorch's text, listing missing/unexpected keys (when strict)
-                and every size mismatch.
-        """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        plan = _LoadPlan()
-        plan.visit(self, dict(state_dict), "")
-        errors = list(plan.errors)
-        if strict and plan.unexpected_keys:
-            errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(plan.unexpected_keys)}. ")
-        if strict and plan.missing_keys:
-            errors.insert(0, f"Missing key(s) in state_dict: {_quoted(plan.missing_keys)}. ")
-        if errors:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                + "\n\t".join(errors)
-            )
-        plan.apply(assign)
-        return _IncompatibleKeys(plan.missing_keys, plan.unexpected_keys)
-
-    def _local_state(self) -> dict[str, Tensor]:
-        """This module's own parameters and persistent buffers that are not None."""
-        state: dict[str, Tensor] = {k: v for k, v in self._parameters.items() if v is not None}
-        for name, buf in self._buffers.items():
-            if buf is not None and name not in self._non_persistent_buffers_set:
-                state[name] = buf
-        return state
-
-    # -- conversion --------------------------------------------------------------------------
-
-    def apply(self: M, fn: Callable[[Module], None]) -> M:
-        """Call ``fn`` on every submodule (children first, recursively), then on self.
-
-        Example:
-            >>> model.apply(lambda m: init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
-        """
-        for module in self.children():
-            module.apply(fn)
-        fn(self)
-        return self
-
-    def _apply(self: M, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> M:
-        """Convert every parameter and buffer with ``fn``, each tensor once (ties stay tied).
-
-        A parameter keeps its identity (``param.data = fn(param)``); a buffer is replaced.
-        """
-        done: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (original kept alive, converted)
-        modules = list(self.modules()) if recurse else [self]
-        for module in reversed(modules):
-            for param in module._parameters.values():
-                if param is not None and id(param) not in done:
-                    done[id(param)] = (param, param)
-                    param.data = fn(param)
-            for name, buf in module._buffers.items():
-                if buf is not None:
-                    if id(buf) not in done:
-                        done[id(buf)] = (buf, fn(buf))
-                    module._buffers[name] = done[id(buf)][1]
-        return self
-
-    def to(self: M, *args: Any, **kwargs: Any) -> M:
-        """Move and/or cast parameters and buffers in place: ``to(device)``, ``to(dtype)``,
-        ``to(tensor)``, ``to(device, dtype)``. A dtype applies to floating-point tensors only.
-
-        Raises:
-            TypeError: the dtype is not a floating-point dtype.
-        """
-        device, dtype = parse_to_args(*args, **kwargs)
-        if dtype is not None and not is_floating_point(dtype):
-            raise TypeError(
-                "nn.Module.to only accepts floating point or complex dtypes, "
-                f"but got desired dtype=paramtool.{dtype_name(dtype)}"
-            )
-        return self._apply(
-            lambda t: t.to(device=device, dtype=dtype if t.is_floating_point() else None)
-        )
-
-    def cpu(self: M) -> M:
-        """Move every parameter and buffer to the cpu."""
-        return self._apply(lambda t: t.cpu())
-
-    def cuda(self: M, device: int | str | None = None) -> M:
-        """Move every parameter and buffer to a CUDA device (default the current one)."""
-        return self._apply(lambda t: t.cuda(device))
-
-    def _cast_floating(self: M, dtype: str) -> M:
-        return self._apply(lambda t: t.to(dtype=dtype) if t.is_floating_point() else t)
-
-    def float(self: M) -> M:
-        """Cast floating-point parameters and buffers to float32."""
-        return self._cast_floating("float32")
-
-    def double(self: M) -> M:
-        """Cast floating-point parameters and buffers to float64."""
-        return self._cast_floating("float64")
-
-    def half(self: M) -> M:
-        """Cast floating-point parameters and buffers to float16."""
-        return self._cast_floating("float16")
-
-    def bfloat16(self: M) -> M:
-        """Cast floating-point parameters and buffers to bfloat16."""
-        return self._cast_floating("bfloat16")
-
-    def materialize(self: M, seed: int | None = None) -> M:
-        """Make every deferred parameter and buffer real, in place.
-
-        Each tensor's values come from the stream of its canonical name (its first name in
-        :meth:`named_parameters` / :meth:`named_buffers`) and ``seed``, so they do not depend
-        on which tensors are materialised or in what order. A tied tensor is materialised once.
-
-        Args:
-            seed: The seed; default the global one (``paramtool.manual_seed``).
-        """
-        for name, tensor in (*self.named_parameters(), *self.named_buffers()):
-            tensor.materialize(name=name, seed=seed)
-        return self
-
-    # -- modes and gradients -----------------------------------------------------------------
-
-    def train(self: M, mode: bool = True) -> M:
-        """Set training mode on this module and every submodule.
-
-        Raises:
-            ValueError: ``mode`` is not a bool.
-        """
-        if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")
-        self.training = mode
-        for module in self.children():
-            module.train(mode)
-        return self
-
-    def eval(self: M) -> M:
-        """Set evaluation mode (``train(False)``)."""
-        return self.train(False)
-
-    def requires_grad_(self: M, requires_grad: bool = True) -> M:
-        """Set ``requires_grad`` on every parameter (freeze with ``False``)."""
-        for param in self.parameters():
-            param.requires_grad_(requires_grad)
-        return self
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients of every parameter (to None, or to zeros)."""
-        for param in self.parameters():
-            if param.grad is not None:
-                if set_to_none:
-                    param.grad = None
-                else:
-                    param.grad.zero_()
-
     # -- printing ----------------------------------------------------------------------------
 
     def _get_name(self) -> str:
@@ -662,81 +403,3 @@ def _check_name(module: Module, name: Any, kind: str, registry: dict[str, Any]) 
         raise KeyError(f'{kind} name can\'t be empty string ""')
     if hasattr(module, name) and name not in registry:
         raise KeyError(f"attribute '{name}' already exists")
-
-
-def _quoted(keys: list[str]) -> str:
-    return ", ".join(f'"{key}"' for key in keys)
-
-
-def _as_tensor(value: Any) -> Tensor | None:
-    """A state_dict value as a Tensor (arrays are wrapped without copying); None if neither."""
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
-        return from_array(value)
-    return None
-
-
-class _LoadPlan:
-    """The checks and writes of one ``load_state_dict`` call, found before anything is written.
-
-    Walks the tree like PyTorch (each module sees the keys under its prefix), so the missing
-    and unexpected keys come out in PyTorch's order.
-    """
-
-    def __init__(self) -> None:
-        self.missing_keys: list[str] = []
-        self.unexpected_keys: list[str] = []
-        self.errors: list[str] = []
-        # id(target) -> (target, source, [(module, attribute name), ...]); a tie is one entry.
-        self.writes: dict[int, tuple[Tensor, Tensor, list[tuple[Module, str]]]] = {}
-
-    def visit(self, module: Module, state_dict: dict[str, Any], prefix: str) -> None:
-        """Check ``module``'s own entries, then each child's with the keys under its prefix."""
-        local = module._local_state()
-        for name, target in local.items():
-            self._check_entry(module, name, target, state_dict, prefix + name)
-        for key in state_dict:
-            head, dot, _ = key[len(prefix) :].partition(".")
-            if (dot and head not in module._modules) or (not dot and head not in local):
-                self.unexpected_keys.append(key)
-        for name, child in module._modules.items():
-            if child is not None:
-                child_prefix = f"{prefix}{name}."
-                keys = {k: v for k, v in state_dict.items() if k.startswith(child_prefix)}
-                self.visit(child, keys, child_prefix)
-
-    def _check_entry(
-        self, module: Module, name: str, target: Tensor, state_dict: dict[str, Any], key: str
-    ) -> None:
-        if key not in state_dict:
-            self.missing_keys.append(key)
-            return
-        source = _as_tensor(state_dict[key])
-        if source is None:
-            self.errors.append(
-                f'While copying the parameter named "{key}", expected paramtool.Tensor or '
-                f"Tensor-like object from checkpoint but received {type(state_dict[key])}"
-            )
-            return
-        if target.ndim == 0 and tuple(source.shape) == (1,):
-            source = source[0]  # a scalar saved as a 1-element vector
-        if tuple(source.shape) != tuple(target.shape):
-            self.errors.append(
-                f"size mismatch for {key}: copying a param with shape {Size(source.shape)} from "
-                f"checkpoint, the shape in current model is {target.shape}."
-            )
-            return
-        entry = self.writes.setdefault(id(target), (target, source, []))
-        entry[2].append((module, name))
-
-    def apply(self, assign: bool) -> None:
-        """Write the checked values: copy into each target once, or assign the sources."""
-        for target, source, slots in self.writes.values():
-            if not assign:
-                target.copy_(source)
-                continue
-            if isinstance(target, Parameter):
-                source = Parameter(source, requires_grad=target.requires_grad)
-            for module, name in slots:
-                setattr(module, name, source)

@@ -24,6 +24,7 @@ class TreeNode:
         type: The module class name, or "" for a checkpoint.
         parameters: Elements of parameters whose canonical name lies below (once per block).
         buffers: Elements of buffers below (once per block).
+        tied: Elements reached below through names tied to a tensor that lives elsewhere.
         repeat: How many identical blocks this node stands for (1 when not collapsed).
         children: Child nodes (those of the first block, for a run).
         tensors: The rows held directly by this node.
@@ -34,6 +35,7 @@ class TreeNode:
     type: str = ""
     parameters: int = 0
     buffers: int = 0
+    tied: int = 0
     repeat: int = 1
     children: list[TreeNode] = field(default_factory=list)
     tensors: list[TensorRow] = field(default_factory=list)
@@ -52,6 +54,7 @@ class TreeNode:
             "type": self.type,
             "parameters": self.parameters,
             "buffers": self.buffers,
+            "tied": self.tied,
             "repeat": self.repeat,
             "children": [
                 c.to_dict(None if depth is None else depth - 1) for c in self.children if more
@@ -108,7 +111,9 @@ def _node(nodes: dict[str, TreeNode], path: str, types: dict[str, str]) -> TreeN
     return node
 
 
-def _sum(node: TreeNode) -> None:
+def _sum(node: TreeNode) -> list[TensorRow]:
+    """Fill in the totals below ``node``; returns the alias rows found below it."""
+    aliases = [row for row in node.tensors if row.tied_to is not None]
     for row in node.tensors:
         if row.tied_to is None:
             if row.kind == BUFFER:
@@ -116,9 +121,12 @@ def _sum(node: TreeNode) -> None:
             else:
                 node.parameters += row.numel
     for child in node.children:
-        _sum(child)
+        aliases += _sum(child)
         node.parameters += child.parameters
         node.buffers += child.buffers
+    prefix = f"{node.path}." if node.path else ""
+    node.tied = sum(r.numel for r in aliases if not r.tied_to.startswith(prefix))
+    return aliases
 
 
 def _prune(node: TreeNode) -> bool:

@@ -221,18 +221,29 @@ def read_index(path: Path) -> dict[str, Any]:
 def _open_index(path: Path) -> Checkpoint:
     index = read_index(path)
     weight_map: dict[str, str] = index["weight_map"]
+    by_file: dict[str, set[str]] = {}
+    for name, file in weight_map.items():
+        by_file.setdefault(file, set()).add(name)
     headers: dict[Path, Header] = {}
-    for file in dict.fromkeys(weight_map.values()):
+    for file, listed in by_file.items():
         shard = path.parent / file
         if not shard.is_file():
             raise SafetensorsError(f"{path}: shard {file!r} listed in the index is missing")
         headers[shard] = read_header(shard)
-        stored = {info.name for info in headers[shard].tensors}
-        listed = {n for n, f in weight_map.items() if f == file}
-        for name in sorted(listed - stored):
-            raise SafetensorsError(f"{path}: tensor {name!r} is not in {file!r}, where the index puts it")  # fmt: skip
-        for name in sorted(stored - listed):
-            where = weight_map.get(name)
-            said = f"the index puts it in {where!r}" if where else "the index does not list it"
-            raise SafetensorsError(f"{path}: shard {file!r} holds tensor {name!r}, but {said}")
+        _check_shard(path, file, headers[shard], listed, weight_map)
     return Checkpoint(path, headers, index)
+
+
+def _check_shard(
+    index: Path, file: str, header: Header, listed: set[str], weight_map: dict[str, str]
+) -> None:
+    stored = {info.name for info in header.tensors}
+    missing, extra = sorted(listed - stored), sorted(stored - listed)
+    if missing:
+        raise SafetensorsError(
+            f"{index}: tensor {missing[0]!r} is not in {file!r}, where the index puts it"
+        )
+    if extra:
+        where = weight_map.get(extra[0])
+        said = f"the index puts it in {where!r}" if where else "the index does not list it"
+        raise SafetensorsError(f"{index}: shard {file!r} holds tensor {extra[0]!r}, but {said}")

@@ -17,7 +17,12 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).parent
-MODELS = {"mlp.py": "model", "tiny_lm.py": "build_model", "shared.py": "net", "single_class.py": "Net"}
+MODELS = {
+    "mlp.py": "model",
+    "tiny_lm.py": "build_model",
+    "shared.py": "net",
+    "single_class.py": "Net",
+}
 #: Names dropped from and added to the state_dict for the load-check record.
 DROP = ("layers.1.attn.bias", "head.weight", "embed.weight")
 EXTRA = ("layers.9.attn.weight",)

@@ -1,0 +1,82 @@
+"""Type names as PyTorch writes them: ``Tensor.type()``'s legacy names and ``typename(obj)``.
+
+A tensor's legacy type name joins its device and dtype: ``paramtool.FloatTensor`` (float32 on
+the cpu), ``paramtool.cuda.HalfTensor`` (float16 on a CUDA device). ``torch.`` is read as
+``paramtool.`` so that strings written for PyTorch keep working.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paramtool.device import Device, as_device
+from paramtool.dtypes import all_dtypes, dtype_name
+from paramtool.errors import DTypeError
+from paramtool.tensor_ops import TensorOps
+
+#: Legacy stems that are not the dtype's name capitalised (``float32`` -> ``Float``).
+_STEMS = {
+    "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+    "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
+}  # fmt: skip
+
+
+def _stem(dtype: np.dtype) -> str:
+    name = dtype_name(dtype)
+    return _STEMS.get(name, name[:1].upper() + name[1:])
+
+
+def legacy_type_name(dtype: np.dtype, device: Device) -> str:
+    """The legacy name of a tensor type, as ``torch.Tensor.type()`` gives it.
+
+    Args:
+        dtype: The element type.
+        device: Where the tensor lives; any CUDA device gives ``paramtool.cuda.*``.
+
+    Returns:
+        ``"paramtool.FloatTensor"``, ``"paramtool.cuda.BFloat16Tensor"``, ...
+    """
+    where = ".cuda" if device.type == "cuda" else ""
+    return f"paramtool{where}.{_stem(dtype)}Tensor"
+
+
+def parse_legacy_type_name(name: str) -> tuple[Device, np.dtype]:
+    """The device and dtype a legacy type name stands for (``"paramtool.cuda.LongTensor"``).
+
+    Args:
+        name: A name as :func:`legacy_type_name` writes it, with ``paramtool.`` or ``torch.``.
+
+    Returns:
+        ``(device, dtype)``; the device is ``cuda`` (the current one) for ``*.cuda.*`` names.
+
+    Raises:
+        DTypeError: the string is not a legacy type name.
+    """
+    for package in ("paramtool.", "torch."):
+        if name.startswith(package):
+            rest = name[len(package) :]
+            device = "cuda" if rest.startswith("cuda.") else "cpu"
+            stem = rest.removeprefix("cuda.")
+            for dtype in all_dtypes().values():
+                if f"{_stem(dtype)}Tensor" == stem:
+                    return as_device(device), dtype
+    raise DTypeError(f"invalid type: '{name}'")
+
+
+def typename(obj: object) -> str:
+    """The type of ``obj`` as ``torch.typename`` writes it (used in error messages).
+
+    Args:
+        obj: Any object; a Tensor gives its legacy type name, a class or function its dotted
+            name, any other object the dotted name of its class.
+
+    Returns:
+        ``"paramtool.FloatTensor"``, ``"int"``, ``"package.module.Class"``, ...
+    """
+    if isinstance(obj, TensorOps):
+        return obj.type()  # type: ignore[attr-defined]
+    named = obj if hasattr(obj, "__qualname__") or hasattr(obj, "__name__") else type(obj)
+    module = getattr(named, "__module__", "") or ""
+    qualname = getattr(named, "__qualname__", None) or named.__name__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
