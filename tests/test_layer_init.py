@@ -93,6 +93,9 @@ def test_random_init_matches_distribution(definition: str, row: dict) -> None:
         # Bounds are exact: every value lies in [low, high] (the bound rounded to the dtype).
         low, high = (np.float32(expected[k]) for k in ("low", "high"))
         assert values.min() >= low and values.max() <= high
+        # ...and reached: P(no value within 15 (high - low) / n of a bound) < exp(-15).
+        margin = 15 * (high - low) / n
+        assert values.min() <= low + margin and values.max() >= high - margin
     assert stats.kstest(values, dist.cdf).pvalue > ALPHA
     sigma = dist.std()
     assert abs(values.mean() - dist.mean()) <= Z * sigma / math.sqrt(n)

@@ -42,7 +42,7 @@ def fan_in_uniform_(weight: Any, bias: Any | None) -> None:
     init.kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
         fan_in, _ = fan_in_and_fan_out(weight.shape)
-        bound = 0.8 / math.sqrt(fan_in) if fan_in > 0 else 0
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         init.uniform_(bias, -bound, bound)
 
 
