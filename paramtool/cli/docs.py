@@ -65,15 +65,12 @@ EXAMPLES = {
 
 def command_help(name: str) -> str:
     """The ``--help`` text of ``paramtool NAME`` (or of ``paramtool`` for an empty name)."""
-    with click.Context(
-        main, info_name="paramtool", terminal_width=WIDTH, max_content_width=WIDTH
-    ) as ctx:
+    settings = {**main.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    with click.Context(main, info_name="paramtool", **settings) as ctx:
         if not name:
             return main.get_help(ctx)
         command = main.get_command(ctx, name)
-        with click.Context(
-            command, info_name=name, parent=ctx, terminal_width=WIDTH, max_content_width=WIDTH
-        ) as sub:
+        with click.Context(command, info_name=name, parent=ctx, **settings) as sub:
             return command.get_help(sub)
 
 

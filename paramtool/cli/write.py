@@ -19,8 +19,8 @@ from paramtool.cli.progress import progress
 from paramtool.cli.render import count, emit, make_console, number, shape, size, table
 from paramtool.dtypes import as_dtype
 from paramtool.loader import load_model, split_assignments
-from paramtool.report import from_module, tensor_stats
-from paramtool.schemes import apply_scheme
+from paramtool.report import from_module
+from paramtool.schemes import add_stats, apply_scheme
 
 
 def scheme_options(func: Any) -> Any:
@@ -201,7 +201,7 @@ def init(
     report = initialise(model, scheme or "default", rules, seed)
     for rule in report.unmatched_rules:
         click.echo(f"warning: rule {rule!r} matched no parameter", err=True)
-    rows = _measured(model, report.rows, seed)
+    rows = add_stats(model, report, seed).rows
     files = write_state(model, Path(output), None, {}, seed) if output else []
     if as_json:
         echo_json(
@@ -219,20 +219,6 @@ def init(
     render_init(make_console(), rows)
     for file in files:
         click.echo(f"wrote {file}", err=True)
-
-
-def _measured(model: Any, rows: list[dict[str, Any]], seed: int | None) -> list[dict[str, Any]]:
-    """The scheme report's rows with the statistics of each parameter's values added."""
-    params = dict(model.named_parameters())
-    total = sum(params[row["name"]].nbytes for row in rows)
-    result = []
-    with progress("initialising", total) as advance:
-        for row in rows:
-            param = params[row["name"]]
-            values = param.compute(name=row["name"], seed=seed)
-            result.append({**row, "stats": tensor_stats(row["name"], values).to_dict()})
-            advance(row["name"], param.nbytes)
-    return result
 
 
 def render_init(console: Any, rows: list[dict[str, Any]]) -> None:
