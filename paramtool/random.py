@@ -169,14 +169,17 @@ class ChunkSource:
         self.gen = gen
         self.xp = xp
 
-    def normal(self, out: Any) -> Any:
-        """Fill 1-d ``out`` (float32 or float64) with standard normal values; returns it."""
-        if self.xp is not np:
-            out[...] = self.gen.standard_normal(out.shape, dtype=out.dtype)
-        elif out.dtype == np.float32:
-            _box_muller(self.gen.bit_generator, out)
-        else:
+    def normal(self, out: Any, std: float = 1.0) -> Any:
+        """Fill 1-d ``out`` (float32 or float64) with normal values N(0, std^2); returns it."""
+        if self.xp is np and out.dtype == np.float32:
+            _box_muller(self.gen.bit_generator, out, std)
+            return out
+        if self.xp is np:
             self.gen.standard_normal(out=out)
+        else:
+            out[...] = self.gen.standard_normal(out.shape, dtype=out.dtype)
+        if std != 1:
+            out *= std
         return out
 
     def uniform(self, out: Any) -> Any:
@@ -201,10 +204,10 @@ class ChunkSource:
 _F32 = np.float32
 
 
-def _box_muller(bitgen: Any, out: np.ndarray) -> None:
-    """Standard normal float32 values into 1-d ``out``, two per raw 64-bit word.
+def _box_muller(bitgen: Any, out: np.ndarray, std: float = 1.0) -> None:
+    """N(0, std^2) float32 values into 1-d ``out``, two per raw 64-bit word.
 
-    ``r = sqrt(-2 log u)`` with ``u = (k + 1/2) / 2**32`` in (0, 1) (tails reach 6.7 std),
+    ``r = std sqrt(-2 log u)`` (the scale costs nothing: it joins the -2) with ``u = (k + 1/2) / 2**32`` in (0, 1) (tails reach 6.7 std),
     ``theta = 2 pi v``; ``r cos(theta)`` fills the first half, ``r sin(theta)`` the second.
     """
     half = (out.size + 1) // 2
@@ -213,7 +216,7 @@ def _box_muller(bitgen: Any, out: np.ndarray) -> None:
     np.multiply(words[:half], _F32(2.0**-32), out=radius, dtype=np.float32, casting="unsafe")
     radius += _F32(2.0**-33)
     np.log(radius, out=radius)
-    radius *= _F32(-2.0)
+    radius *= _F32(-2.0 * std * std)
     np.sqrt(radius, out=radius)
     angle = words[half:].view(np.float32)  # converted in place: same size, same positions
     np.multiply(

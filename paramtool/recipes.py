@@ -132,9 +132,7 @@ def normal_draw(mean: float, std: float) -> Any:
     """The per-chunk draw of :math:`\\mathcal{N}(\\text{mean}, \\text{std}^2)`."""
 
     def draw(source: ChunkSource, chunk: Any) -> None:
-        source.normal(chunk)
-        if std != 1:
-            chunk *= std
+        source.normal(chunk, abs(std))
         if mean:
             chunk += mean
 
@@ -173,8 +171,12 @@ class TruncNormal(Recipe):
 class Orthogonal(Recipe):
     """A (semi-)orthogonal matrix times ``gain``; dimensions after the first are flattened.
 
-    QR of a standard normal matrix, with the signs of R's diagonal moved into Q so that Q is
-    Haar-distributed (Mezzadri 2007). Float32 output is factorised in float32.
+    Q is the orthogonal factor of a Householder QR of a standard normal matrix, with the signs
+    of R's diagonal moved into Q, so that Q is Haar-distributed (Mezzadri 2007) as in
+    ``torch.nn.init.orthogonal_``. By the rotational invariance of the normal distribution,
+    the reflector of column j can be built from fresh normal values (Stewart 1980), so only
+    the product of reflectors is formed, in blocks, with matrix products: no ``geqrf`` pass,
+    and float32 output is computed in float32.
     """
 
     gain: float = 1.0
@@ -187,9 +189,9 @@ class Orthogonal(Recipe):
         cols = out.size // rows
         on_gpu = not isinstance(out, np.ndarray) and not is_portable()
         xp = _xp(out) if on_gpu else np
-        matrix = xp.empty((rows, cols), work_dtype(out.dtype))
+        matrix = xp.empty((max(rows, cols), min(rows, cols)), work_dtype(out.dtype))
         fill_chunks(matrix, stream, normal_draw(0.0, 1.0))
-        q = _signed_q(matrix.T if rows < cols else matrix, xp)
+        q = haar_q(matrix, xp)
         if rows < cols:
             q = q.T
         q *= self.gain
@@ -204,10 +206,33 @@ class Orthogonal(Recipe):
         return abs(self.gain) / math.sqrt(max(rows, cols, 1))
 
 
-def _signed_q(matrix: Any, xp: Any) -> Any:
-    """Q of ``matrix = QR`` with column j multiplied by sign(R[j, j])."""
-    q, r = xp.linalg.qr(matrix)
-    q *= xp.sign(xp.diagonal(r))
+def haar_q(normal: Any, xp: Any, block: int = 128) -> Any:
+    """The sign-corrected Q (m x k, m >= k) of Householder reflectors drawn from ``normal``.
+
+    Column j's reflector maps ``x = normal[j:, j]`` to ``beta e_1`` (LAPACK's ``larfg``
+    convention, ``beta = -sign(x_0) |x|``); blocks of reflectors are accumulated in compact
+    WY form, ``I - V T V^T`` with ``T^-1 = diag(1/tau) + striu(V^T V)`` (Joffrain et al. 2006),
+    applied from the last block to the first. Column j is finally multiplied by sign(beta_j).
+    """
+    m, k = normal.shape
+    q = xp.zeros((m, k), normal.dtype)
+    diag = xp.arange(k)
+    q[diag, diag] = 1
+    signs = xp.empty(k, normal.dtype)
+    for j in range(((k - 1) // block) * block, -1, -block):
+        b = min(block, k - j)
+        v = xp.tril(normal[j:, j : j + b])
+        alpha = xp.diagonal(v).copy()
+        beta = -xp.copysign(xp.sqrt(xp.einsum("ij,ij->j", v, v)), alpha)
+        v /= alpha - beta
+        d = xp.arange(b)
+        v[d, d] = 1
+        signs[j : j + b] = xp.sign(beta)
+        t_inv = xp.triu(v.T @ v, 1)
+        t_inv[d, d] = beta / (beta - alpha)  # 1 / tau
+        sub = q[j:, j:]
+        sub -= v @ (xp.linalg.inv(t_inv) @ (v.T @ sub))
+    q *= signs
     return q
 
 

@@ -18,7 +18,8 @@ from paramtool.nn.parameter_containers import (
     ParameterDict,
     ParameterList,
     _absolute_index,
-    _check_pair,
+    _check_update_argument,
+    _set_pairs,
 )
 
 __all__ = ["ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential"]
@@ -288,15 +289,6 @@ class ModuleDict(Module):
             TypeError: ``modules`` is not iterable, or an element is not a pair.
             ValueError: an element does not have length 2.
         """
-        if not isinstance(modules, Iterable):
-            raise TypeError(
-                "ModuleDict.update should be called with an iterable of key/value pairs, "
-                "but got " + type(modules).__name__
-            )
-        if isinstance(modules, Mapping | ModuleDict):
-            for key, module in modules.items():
-                self[key] = module
-            return
-        for j, pair in enumerate(modules):
-            _check_pair("ModuleDict", j, pair)
-            self[pair[0]] = pair[1]
+        _check_update_argument("ModuleDict", modules)
+        pairs = modules.items() if isinstance(modules, Mapping | ModuleDict) else modules
+        _set_pairs(self, "ModuleDict", pairs)

@@ -96,14 +96,7 @@ class Module(StateDictMethods, ConversionMethods):
             TypeError: the name is not a string, or the value is not a Tensor or None.
             KeyError: the name is empty, contains ".", or is taken by another attribute.
         """
-        if "_buffers" not in self.__dict__:
-            raise AttributeError("cannot assign buffer before Module.__init__() call")
-        _check_name(self, name, "buffer", self._buffers)
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(
-                f"cannot assign '{typename(tensor)}' object to buffer '{name}' "
-                "(paramtool Tensor or None required)"
-            )
+        _check_entry(self, "_buffers", "buffer", name, tensor, Tensor, "paramtool Tensor")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -122,14 +115,9 @@ class Module(StateDictMethods, ConversionMethods):
             TypeError: the name is not a string, or the value is not a Parameter or None.
             KeyError: the name is empty, contains ".", or is taken by another attribute.
         """
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign parameter before Module.__init__() call")
-        _check_name(self, name, "parameter", self._parameters)
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
-                f"cannot assign '{typename(param)}' object to parameter '{name}' "
-                "(paramtool.nn.Parameter or None required)"
-            )
+        _check_entry(
+            self, "_parameters", "parameter", name, param, Parameter, "paramtool.nn.Parameter"
+        )
         self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -391,6 +379,20 @@ class Module(StateDictMethods, ConversionMethods):
         elif lines:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{self._get_name()}({body})"
+
+
+def _check_entry(
+    module: Module, registry: str, kind: str, name: Any, value: Any, cls: type, required: str
+) -> None:
+    """PyTorch's checks, in its order, before ``value`` is registered as a parameter or buffer."""
+    if registry not in module.__dict__:
+        raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+    _check_name(module, name, kind, module.__dict__[registry])
+    if value is not None and not isinstance(value, cls):
+        raise TypeError(
+            f"cannot assign '{typename(value)}' object to {kind} '{name}' "
+            f"({required} or None required)"
+        )
 
 
 def _check_name(module: Module, name: Any, kind: str, registry: dict[str, Any]) -> None:

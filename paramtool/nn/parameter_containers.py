@@ -38,6 +38,22 @@ def _check_pair(container: str, index: int, item: Any) -> None:
         )
 
 
+def _check_update_argument(owner: str, values: Any) -> None:
+    """PyTorch's TypeError when ``owner.update`` is given something that is not iterable."""
+    if not isinstance(values, Iterable):
+        raise TypeError(
+            f"{owner}.update should be called with an iterable of key/value pairs, "
+            "but got " + type(values).__name__
+        )
+
+
+def _set_pairs(container: Any, container_name: str, pairs: Iterable[Any]) -> None:
+    """``container[key] = value`` for each (key, value) pair, each pair checked in turn."""
+    for j, pair in enumerate(pairs):
+        _check_pair(container_name, j, pair)
+        container[pair[0]] = pair[1]
+
+
 def _describe_entry(key: Any, value: Any, type_name: str) -> str:
     """One line of a ParameterList/ParameterDict repr."""
     if not isinstance(value, Tensor):
@@ -224,20 +240,14 @@ class ParameterDict(Module):
             TypeError: ``parameters`` is not iterable, or an element is not a pair.
             ValueError: an element does not have length 2.
         """
-        if not isinstance(parameters, Iterable):
-            raise TypeError(
-                "ParametersDict.update should be called with an iterable of key/value pairs, "
-                "but got " + type(parameters).__name__
-            )
+        _check_update_argument("ParametersDict", parameters)
         if isinstance(parameters, OrderedDict | ParameterDict):
             pairs: Iterable[Any] = parameters.items()
         elif isinstance(parameters, Mapping):
             pairs = sorted(parameters.items())
         else:
             pairs = parameters
-        for j, pair in enumerate(pairs):
-            _check_pair("ParameterDict", j, pair)
-            self[pair[0]] = pair[1]
+        _set_pairs(self, "ParameterDict", pairs)
 
     def extra_repr(self) -> str:
         return "\n".join(

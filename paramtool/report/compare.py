@@ -89,18 +89,10 @@ def check_load(model: Inventory, checkpoint: Inventory) -> LoadCheck:
     expected = {r.name: r for r in model.rows if r.persistent}
     found = {r.name: r for r in checkpoint.rows}
     check = LoadCheck()
-    check.missing = [name for name in expected if name not in found]
-    check.unexpected = [name for name in found if name not in expected]
-    for name, want in expected.items():
-        got = found.get(name)
-        if got is None:
-            continue
-        if want.shape != got.shape:
-            check.shape_mismatches.append(Mismatch(name, want.shape, got.shape))
-            continue
-        check.matched.append(name)
-        if want.dtype != got.dtype:
-            check.dtype_mismatches.append(Mismatch(name, want.dtype, got.dtype))
+    check.missing = _only_in(expected, found)
+    check.unexpected = _only_in(found, expected)
+    pairs = _same_shape_pairs(expected, found, check.shape_mismatches, check.dtype_mismatches)
+    check.matched = [name for name, _, _ in pairs]
     check.ties_restored = [
         group for group in model.ties if all(name in found for name in group if name in expected)
     ]
@@ -199,21 +191,44 @@ def diff(
     rows_a = {r.name: r for r in a.rows}
     rows_b = {r.name: r for r in b.rows}
     result = Diff(atol=atol, rtol=rtol)
-    result.only_in_a = [n for n in rows_a if n not in rows_b]
-    result.only_in_b = [n for n in rows_b if n not in rows_a]
-    for name, ra in rows_a.items():
-        rb = rows_b.get(name)
-        if rb is None:
-            continue
-        if ra.shape != rb.shape:
-            result.shape_changes.append(Mismatch(name, ra.shape, rb.shape))
-            continue
-        if ra.dtype != rb.dtype:
-            result.dtype_changes.append(Mismatch(name, ra.dtype, rb.dtype))
+    result.only_in_a = _only_in(rows_a, rows_b)
+    result.only_in_b = _only_in(rows_b, rows_a)
+    pairs = _same_shape_pairs(rows_a, rows_b, result.shape_changes, result.dtype_changes)
+    for name, ra, rb in pairs:
         result.tensors.append(compare_values(name, a.values(name), b.values(name), atol, rtol))
         if progress is not None:
             progress(name, _larger(ra, rb))
     return result
+
+
+def _only_in(rows: dict[str, TensorRow], other: dict[str, TensorRow]) -> list[str]:
+    """Names of ``rows`` that ``other`` lacks, in ``rows``' order."""
+    return [name for name in rows if name not in other]
+
+
+def _same_shape_pairs(
+    left: dict[str, TensorRow],
+    right: dict[str, TensorRow],
+    shape_mismatches: list[Mismatch],
+    dtype_mismatches: list[Mismatch],
+) -> list[tuple[str, TensorRow, TensorRow]]:
+    """The names on both sides with equal shapes, in ``left``'s order, with both rows.
+
+    Names whose shapes differ go to ``shape_mismatches`` (and are not returned); returned
+    names whose dtypes differ also go to ``dtype_mismatches``.
+    """
+    pairs = []
+    for name, row in left.items():
+        other = right.get(name)
+        if other is None:
+            continue
+        if row.shape != other.shape:
+            shape_mismatches.append(Mismatch(name, row.shape, other.shape))
+            continue
+        if row.dtype != other.dtype:
+            dtype_mismatches.append(Mismatch(name, row.dtype, other.dtype))
+        pairs.append((name, row, other))
+    return pairs
 
 
 def _larger(ra: TensorRow, rb: TensorRow) -> int:

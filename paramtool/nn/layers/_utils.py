@@ -33,6 +33,31 @@ def empty_parameter(*shape: int, device: Any = None, dtype: Any = None) -> Param
     return Parameter(factories.empty(*shape, device=device, dtype=dtype))
 
 
+def add_weight_and_bias(
+    module: Module,
+    weight_shape: tuple[int, ...],
+    bias_shape: tuple[int, ...],
+    bias: bool,
+    device: Any = None,
+    dtype: Any = None,
+) -> None:
+    """Register ``weight`` and then ``bias`` (None when ``bias`` is False) on ``module``.
+
+    Args:
+        module: The layer to register them on.
+        weight_shape: Shape of the weight.
+        bias_shape: Shape of the bias.
+        bias: Whether there is a bias.
+        device: Device of the parameters.
+        dtype: dtype of the parameters.
+    """
+    module.weight = empty_parameter(*weight_shape, device=device, dtype=dtype)
+    if bias:
+        module.bias = empty_parameter(*bias_shape, device=device, dtype=dtype)
+    else:
+        module.register_parameter("bias", None)
+
+
 def fan_in_uniform_(weight: Any, bias: Any | None) -> None:
     """PyTorch's default init of Linear and Conv layers (``reset_parameters``).
 

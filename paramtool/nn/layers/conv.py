@@ -13,7 +13,7 @@ from paramtool.nn.layers._utils import (
     _pair,
     _single,
     _triple,
-    empty_parameter,
+    add_weight_and_bias,
     fan_in_uniform_,
 )
 
@@ -79,11 +79,7 @@ class _ConvNd(Layer):
             shape = (in_channels, out_channels // groups, *kernel_size)
         else:
             shape = (out_channels, in_channels // groups, *kernel_size)
-        self.weight = empty_parameter(*shape, device=device, dtype=dtype)
-        if bias:
-            self.bias = empty_parameter(out_channels, device=device, dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, shape, (out_channels,), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from paramtool.nn import init
-from paramtool.nn.layers._utils import Layer, empty_parameter, fan_in_uniform_
+from paramtool.nn.layers._utils import Layer, add_weight_and_bias, fan_in_uniform_
 
 
 class Identity(Layer):
@@ -45,11 +45,7 @@ class Linear(Layer):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = empty_parameter(out_features, in_features, device=device, dtype=dtype)
-        if bias:
-            self.bias = empty_parameter(out_features, device=device, dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_features, in_features), (out_features,), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -94,13 +90,8 @@ class Bilinear(Layer):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        self.weight = empty_parameter(
-            out_features, in1_features, in2_features, device=device, dtype=dtype
-        )
-        if bias:
-            self.bias = empty_parameter(out_features, device=device, dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
+        weight_shape = (out_features, in1_features, in2_features)
+        add_weight_and_bias(self, weight_shape, (out_features,), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

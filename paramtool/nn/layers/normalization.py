@@ -12,10 +12,21 @@ from typing import Any
 from paramtool import factories
 from paramtool.dtypes import int64
 from paramtool.nn import init
-from paramtool.nn.layers._utils import Layer, empty_parameter
+from paramtool.nn.layers._utils import Layer, add_weight_and_bias, empty_parameter
 
 
-class _NormBase(Layer):
+class _AffineNorm(Layer):
+    """A normalisation layer whose affine ``weight`` starts at ones and ``bias`` at zeros."""
+
+    def reset_parameters(self) -> None:
+        """Weight to ones and bias to zeros, where they exist."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if getattr(self, "bias", None) is not None:
+            init.zeros_(self.bias)
+
+
+class _NormBase(_AffineNorm):
     """What BatchNorm and InstanceNorm share: affine parameters and running statistics."""
 
     def __init__(
@@ -63,7 +74,7 @@ class _NormBase(Layer):
     def reset_parameters(self) -> None:
         """Reset the running statistics, and the affine weight to 1 and bias to 0."""
         self.reset_running_stats()
-        _reset_affine(self)
+        super().reset_parameters()
 
     def extra_repr(self) -> str:
         return (
@@ -78,22 +89,10 @@ def _register_affine(
 ) -> None:
     """Register ``weight`` and ``bias`` of ``shape``, or None for those switched off."""
     if affine:
-        module.weight = empty_parameter(*shape, device=device, dtype=dtype)
-        if bias:
-            module.bias = empty_parameter(*shape, device=device, dtype=dtype)
-        else:
-            module.register_parameter("bias", None)
+        add_weight_and_bias(module, shape, shape, bias, device, dtype)
     else:
         module.register_parameter("weight", None)
         module.register_parameter("bias", None)
-
-
-def _reset_affine(module: Layer) -> None:
-    """Weight to ones and bias to zeros, where they exist."""
-    if module.weight is not None:
-        init.ones_(module.weight)
-    if getattr(module, "bias", None) is not None:
-        init.zeros_(module.bias)
 
 
 class BatchNorm1d(_NormBase):
@@ -146,7 +145,7 @@ def _as_shape(normalized_shape: int | Any) -> tuple[int, ...]:
     return tuple(normalized_shape)
 
 
-class LayerNorm(Layer):
+class LayerNorm(_AffineNorm):
     """Layer normalisation over the trailing ``normalized_shape`` dimensions.
 
     Args:
@@ -174,10 +173,6 @@ class LayerNorm(Layer):
         _register_affine(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Weight to ones and bias to zeros."""
-        _reset_affine(self)
-
     def extra_repr(self) -> str:
         return (
             f"{self.normalized_shape}, eps={self.eps}, "
@@ -185,7 +180,7 @@ class LayerNorm(Layer):
         )
 
 
-class GroupNorm(Layer):
+class GroupNorm(_AffineNorm):
     """Group normalisation: channels split into ``num_groups`` groups.
 
     Raises:
@@ -215,10 +210,6 @@ class GroupNorm(Layer):
         _register_affine(self, (num_channels,), affine, bias, device, dtype)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Weight to ones and bias to zeros."""
-        _reset_affine(self)
-
     def extra_repr(self) -> str:
         return (
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
@@ -226,7 +217,7 @@ class GroupNorm(Layer):
         )
 
 
-class RMSNorm(Layer):
+class RMSNorm(_AffineNorm):
     """Root-mean-square normalisation (Zhang & Sennrich, 2019); a ``weight`` of ones, no bias."""
 
     def __init__(
@@ -246,10 +237,6 @@ class RMSNorm(Layer):
         else:
             self.register_parameter("weight", None)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Weight to ones."""
-        _reset_affine(self)
 
     def extra_repr(self) -> str:
         return (

@@ -102,16 +102,23 @@ class AvgPool3d(_AvgPoolNd):
     """3-d average pooling."""
 
 
-class _AdaptiveMaxPoolNd(Layer):
-    """Max pooling to a fixed ``output_size``."""
+class _AdaptivePoolNd(Layer):
+    """Pooling to a fixed ``output_size`` (None keeps that dimension)."""
 
-    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+    def __init__(self, output_size: Any) -> None:
         super().__init__()
         self.output_size = output_size
-        self.return_indices = return_indices
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    """Max pooling to a fixed ``output_size``."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self.return_indices = return_indices
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
@@ -126,15 +133,8 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """3-d adaptive max pooling."""
 
 
-class _AdaptiveAvgPoolNd(Layer):
+class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
     """Average pooling to a fixed ``output_size`` (None keeps that dimension)."""
-
-    def __init__(self, output_size: Any) -> None:
-        super().__init__()
-        self.output_size = output_size
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):

@@ -19,11 +19,14 @@ from paramtool.nn.layers._utils import Layer, empty_parameter
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-def _uniform_by_hidden_size_(module: Layer) -> None:
-    """PyTorch's RNN init: every parameter U(-1/sqrt(hidden), 1/sqrt(hidden))."""
-    stdv = 1.0 / math.sqrt(module.hidden_size) if module.hidden_size > 0 else 0
-    for weight in module.parameters():
-        init.uniform_(weight, -stdv, stdv)
+class _RecurrentLayer(Layer):
+    """PyTorch's init of recurrent layers and cells, from their ``hidden_size``."""
+
+    def reset_parameters(self) -> None:
+        """Re-draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
 
 
 def _check_rnn_args(
@@ -74,7 +77,7 @@ def _check_rnn_args(
         raise ValueError("proj_size has to be smaller than hidden_size")
 
 
-class RNNBase(Layer):
+class RNNBase(_RecurrentLayer):
     """What RNN, LSTM and GRU share: the per-layer, per-direction parameters and their init."""
 
     def __init__(
@@ -130,10 +133,6 @@ class RNNBase(Layer):
             names.append(name)
         self._flat_weights_names.extend(names)
         self._all_weights.append(names)
-
-    def reset_parameters(self) -> None:
-        """Re-draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-        _uniform_by_hidden_size_(self)
 
     @property
     def all_weights(self) -> list[list[Any]]:
@@ -232,7 +231,7 @@ class GRU(RNNBase):
         )  # fmt: skip
 
 
-class RNNCellBase(Layer):
+class RNNCellBase(_RecurrentLayer):
     """One step of a recurrent layer: ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
 
     def __init__(
@@ -259,10 +258,6 @@ class RNNCellBase(Layer):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Re-draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-        _uniform_by_hidden_size_(self)
-
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.bias is not True:
@@ -288,29 +283,31 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
 
-class LSTMCell(RNNCellBase):
+class _GatedCell(RNNCellBase):
+    """A cell of ``_num_chunks`` gates with PyTorch's LSTMCell/GRUCell signature."""
+
+    _num_chunks: int
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            input_size, hidden_size, bias, num_chunks=self._num_chunks, device=device, dtype=dtype
+        )
+
+
+class LSTMCell(_GatedCell):
     """An LSTM cell (four gates)."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype)
+    _num_chunks = 4
 
 
-class GRUCell(RNNCellBase):
+class GRUCell(_GatedCell):
     """A GRU cell (three gates)."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype)
+    _num_chunks = 3

@@ -64,7 +64,49 @@ def _weight_parameter(
     return Parameter(weight, requires_grad=requires_grad)
 
 
-class Embedding(Layer):
+class _EmbeddingTable(Layer):
+    """What Embedding and EmbeddingBag share: the ``weight`` table and its N(0, 1) init."""
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        max_norm: float | None,
+        norm_type: float,
+        scale_grad_by_freq: bool,
+        padding_idx: int | None,
+        _weight: Any,
+        *,
+        requires_grad: bool,
+        capital: bool,
+        device: Any,
+        dtype: Any,
+    ) -> None:
+        """Check ``padding_idx``; register a fresh ``weight``, or ``_weight`` checked for shape.
+
+        ``capital`` picks the spelling of the padding_idx error (Embedding's is capitalised).
+        """
+        super().__init__()
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.padding_idx = _check_padding_idx(padding_idx, num_embeddings, capital)
+        if _weight is None:
+            self.weight = empty_parameter(num_embeddings, embedding_dim, device=device, dtype=dtype)
+            self.weight.requires_grad_(requires_grad)
+            self.reset_parameters()
+        else:
+            self.weight = _weight_parameter(_weight, num_embeddings, embedding_dim, requires_grad)
+
+    def reset_parameters(self) -> None:
+        """Re-draw the weight from N(0, 1) and zero the padding row."""
+        init.normal_(self.weight)
+        _fill_padding_idx_with_zero(self.weight, self.padding_idx)
+
+
+class Embedding(_EmbeddingTable):
     """A lookup table ``weight (num_embeddings, embedding_dim)``, initialised N(0, 1).
 
     Args:
@@ -97,27 +139,11 @@ class Embedding(Layer):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__()
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
-        self.padding_idx = _check_padding_idx(padding_idx, num_embeddings, capital=True)
-        self.max_norm = max_norm
-        self.norm_type = norm_type
-        self.scale_grad_by_freq = scale_grad_by_freq
-        if _weight is None:
-            self.weight = empty_parameter(num_embeddings, embedding_dim, device=device, dtype=dtype)
-            self.weight.requires_grad_(not _freeze)
-            self.reset_parameters()
-        else:
-            self.weight = _weight_parameter(
-                _weight, num_embeddings, embedding_dim, requires_grad=not _freeze
-            )
+        super().__init__(
+            num_embeddings, embedding_dim, max_norm, norm_type, scale_grad_by_freq, padding_idx,
+            _weight, requires_grad=not _freeze, capital=True, device=device, dtype=dtype,
+        )  # fmt: skip
         self.sparse = sparse
-
-    def reset_parameters(self) -> None:
-        """Re-draw the weight from N(0, 1) and zero the padding row."""
-        init.normal_(self.weight)
-        _fill_padding_idx_with_zero(self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -165,7 +191,7 @@ class Embedding(Layer):
         )
 
 
-class EmbeddingBag(Layer):
+class EmbeddingBag(_EmbeddingTable):
     """Sums, means or maxes of bags of embeddings; ``weight`` as in :class:`Embedding`."""
 
     def __init__(
@@ -183,28 +209,13 @@ class EmbeddingBag(Layer):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__()
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
-        self.max_norm = max_norm
-        self.norm_type = norm_type
-        self.scale_grad_by_freq = scale_grad_by_freq
-        self.padding_idx = _check_padding_idx(padding_idx, num_embeddings, capital=False)
-        if _weight is None:
-            self.weight = empty_parameter(num_embeddings, embedding_dim, device=device, dtype=dtype)
-            self.reset_parameters()
-        else:
-            self.weight = _weight_parameter(
-                _weight, num_embeddings, embedding_dim, requires_grad=True
-            )
+        super().__init__(
+            num_embeddings, embedding_dim, max_norm, norm_type, scale_grad_by_freq, padding_idx,
+            _weight, requires_grad=True, capital=False, device=device, dtype=dtype,
+        )  # fmt: skip
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset
-
-    def reset_parameters(self) -> None:
-        """Re-draw the weight from N(0, 1) and zero the padding row."""
-        init.normal_(self.weight)
-        _fill_padding_idx_with_zero(self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings!r}, {self.embedding_dim!r}"

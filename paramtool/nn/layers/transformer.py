@@ -37,31 +37,49 @@ def _get_clones(module: Module, n: int) -> ModuleList:
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
-class _FeedForwardBlock(Layer):
-    """What both layers share after their attention blocks: the MLP and the norms."""
+class _TransformerLayer(Layer):
+    """What both layers share: one attention block per name in ``_attentions``, then the MLP.
 
-    def _add_feed_forward(
+    Each sublayer (every attention block and the MLP) has its own ``norm{i}`` and
+    ``dropout{i}``, registered after the MLP as PyTorch does.
+    """
+
+    _attentions: tuple[str, ...] = ()
+
+    def __init__(
         self,
         d_model: int,
-        dim_feedforward: int,
-        dropout: float,
-        layer_norm_eps: float,
-        norm_first: bool,
-        bias: bool,
-        num_norms: int,
-        factory: dict[str, Any],
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[..., Any] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        for name in self._attentions:
+            attn = MultiheadAttention(
+                d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **factory
+            )
+            setattr(self, name, attn)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **factory)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **factory)
         self.norm_first = norm_first
-        for i in range(1, num_norms + 1):
+        num_sublayers = len(self._attentions) + 1
+        for i in range(1, num_sublayers + 1):
             setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory))
-        for i in range(1, num_norms + 1):
+        for i in range(1, num_sublayers + 1):
             setattr(self, f"dropout{i}", Dropout(dropout))
+        self.activation = _activation(activation)
 
 
-class TransformerEncoderLayer(_FeedForwardBlock):
+class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention then a feed-forward network (Vaswani et al., 2017).
 
     Registers ``self_attn``, ``linear1``, ``dropout``, ``linear2``, ``norm1``, ``norm2``,
@@ -71,32 +89,10 @@ class TransformerEncoderLayer(_FeedForwardBlock):
         RuntimeError: ``activation`` is a string other than ``"relu"`` or ``"gelu"``.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str | Callable[..., Any] = "relu",
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__()
-        factory = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **factory
-        )
-        self._add_feed_forward(
-            d_model, dim_feedforward, dropout, layer_norm_eps, norm_first, bias, 2, factory
-        )
-        self.activation = _activation(activation)
+    _attentions = ("self_attn",)
 
 
-class TransformerDecoderLayer(_FeedForwardBlock):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention, attention over the encoder's memory, then a feed-forward network.
 
     Registers ``self_attn``, ``multihead_attn``, ``linear1``, ``dropout``, ``linear2``,
@@ -106,31 +102,7 @@ class TransformerDecoderLayer(_FeedForwardBlock):
         RuntimeError: ``activation`` is a string other than ``"relu"`` or ``"gelu"``.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str | Callable[..., Any] = "relu",
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__()
-        factory = {"device": device, "dtype": dtype}
-        for name in ("self_attn", "multihead_attn"):
-            attn = MultiheadAttention(
-                d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias, **factory
-            )
-            setattr(self, name, attn)
-        self._add_feed_forward(
-            d_model, dim_feedforward, dropout, layer_norm_eps, norm_first, bias, 3, factory
-        )
-        self.activation = _activation(activation)
+    _attentions = ("self_attn", "multihead_attn")
 
 
 class TransformerEncoder(Layer):
