@@ -144,3 +144,20 @@ def test_bfloat16_normal_is_the_rounded_float32_values() -> None:
     f32 = _values(lambda t: init.normal_(t, 0, 0.02), (1000,))
     bf16 = _values(lambda t: init.normal_(t, 0, 0.02), (1000,), dtype=paramtool.bfloat16)
     assert np.array_equal(f32.astype(np.float32).astype(ml_dtypes.bfloat16).astype(float), bf16)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda i, t: i.trunc_normal_(t, 0.0, 1.0, -0.5, 3.0),
+        lambda i, t: i.kaiming_uniform_(t, a=math.sqrt(5)),
+        lambda i, t: i.orthogonal_(t),
+    ],
+)
+def test_same_distribution_as_torch_two_sample(call) -> None:
+    """Extra check when torch is installed: our values and torch's pass a two-sample KS test."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = call(torch.nn.init, torch.empty(400, 500)).numpy().reshape(-1)
+    ours = _values(lambda t: call(init, t), (400, 500))
+    assert stats.ks_2samp(ours, theirs).pvalue > ALPHA
