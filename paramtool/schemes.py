@@ -373,14 +373,29 @@ def tensor_stats(array: Any, expected_std: float | None = None) -> dict[str, Any
     return stats
 
 
-def add_stats(model: Any, report: InitReport, seed: int | None = None) -> InitReport:
+def add_stats(
+    model: Any,
+    report: InitReport,
+    seed: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> InitReport:
     """Add ``stats`` (see :func:`tensor_stats`) to every row of ``report``; returns it.
 
     Deferred parameters are computed one at a time from their name's stream and let go, so
     a model larger than memory can be checked; real ones are measured in place.
+
+    Args:
+        model: The module the report was made from.
+        report: The report of :func:`apply_scheme`.
+        seed: The seed the values are keyed by (default: the global seed).
+        progress: Called with each parameter's name and size in bytes once it is measured.
     """
     params = dict(model.named_parameters())
     for row in report.rows:
-        values = params[row["name"]].compute(name=row["name"], seed=seed)
-        row["stats"] = tensor_stats(values, row["expected_std"])
+        tensor = params[row["name"]]
+        row["stats"] = tensor_stats(
+            tensor.compute(name=row["name"], seed=seed), row["expected_std"]
+        )
+        if progress is not None:
+            progress(row["name"], tensor.nbytes)
     return report

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.init_error_cases import bad_calls
 
 import paramtool
 from paramtool import recipes
@@ -65,25 +66,7 @@ def test_xavier_bounds_and_stds_match_torch(row: dict) -> None:
 
 
 def _bad_calls() -> dict:
-    e = paramtool.empty
-    return {
-        "calculate_gain('foo')": lambda: init.calculate_gain("foo"),
-        "calculate_gain('leaky_relu', 'x')": lambda: init.calculate_gain("leaky_relu", "x"),
-        "fan of shape (3,)": lambda: init._calculate_fan_in_and_fan_out(e(3)),
-        "fan of shape ()": lambda: init._calculate_fan_in_and_fan_out(e(())),
-        "kaiming_normal_ of shape (5,)": lambda: init.kaiming_normal_(e(5)),
-        "xavier_uniform_ of shape (5,)": lambda: init.xavier_uniform_(e(5)),
-        "kaiming_uniform_ mode='fan_avg'": lambda: init.kaiming_uniform_(e(3, 3), mode="fan_avg"),
-        "kaiming_normal_ mode='bad'": lambda: init.kaiming_normal_(e(3, 3), mode="bad"),
-        "kaiming_normal_ nonlinearity='gelu'": lambda: init.kaiming_normal_(
-            e(3, 3), nonlinearity="gelu"
-        ),
-        "eye_ of shape (2, 2, 2)": lambda: init.eye_(e(2, 2, 2)),
-        "dirac_ of shape (3, 3)": lambda: init.dirac_(e(3, 3)),
-        "dirac_ groups=2 of shape (3, 3, 3)": lambda: init.dirac_(e(3, 3, 3), groups=2),
-        "orthogonal_ of shape (4,)": lambda: init.orthogonal_(e(4)),
-        "sparse_ of shape (2, 2, 2)": lambda: init.sparse_(e(2, 2, 2), 0.1),
-    }
+    return bad_calls(init, paramtool.empty)
 
 
 @pytest.mark.parametrize("case", sorted(TORCH["errors"]))

@@ -201,7 +201,9 @@ def init(
     report = initialise(model, scheme or "default", rules, seed)
     for rule in report.unmatched_rules:
         click.echo(f"warning: rule {rule!r} matched no parameter", err=True)
-    rows = add_stats(model, report, seed).rows
+    total = sum(p.nbytes for p in model.parameters())
+    with progress("initialising", total) as advance:
+        rows = add_stats(model, report, seed, progress=advance).rows
     files = write_state(model, Path(output), None, {}, seed) if output else []
     if as_json:
         echo_json(
