@@ -87,14 +87,16 @@ def write_state(
         )
 
 
-def export_json(files: list[Path], model: Any) -> dict[str, Any]:
-    """The JSON document of ``export``: files written and what they hold."""
-    inventory = from_module(model)
+def export_json(files: list[Path]) -> dict[str, Any]:
+    """The JSON document of ``export``: files written and what they hold, read back from them."""
+    from paramtool.safetensors import open_checkpoint  # noqa: PLC0415
+
+    written = open_checkpoint(files[0].parent if len(files) > 1 else files[0])
     return {
         "files": [str(f) for f in files],
-        "tensors": inventory.totals.tensors,
-        "nbytes": inventory.totals.nbytes,
-        "ties": {row.name: row.tied_to for row in inventory.rows if row.tied_to},
+        "tensors": len(written.entries),
+        "nbytes": written.total_size,
+        "ties": dict(written.tied),
     }
 
 
@@ -159,12 +161,13 @@ def export(
     if dtype is not None:
         model = model.to(as_dtype(dtype))
     files = write_state(model, Path(out), max_shard_size, metadata, seed)
+    summary = export_json(files)
     if as_json:
-        echo_json(export_json(files, model))
+        echo_json(summary)
         return
-    totals = from_module(model).totals
     click.echo(
-        f"wrote {', '.join(str(f) for f in files)}: {count(totals.tensors)} tensors, {size(totals.nbytes)}",
+        f"wrote {', '.join(summary['files'])}: {count(summary['tensors'])} tensors, "
+        f"{size(summary['nbytes'])}",
         err=True,
     )
 
