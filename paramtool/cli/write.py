@@ -155,9 +155,9 @@ def export(
     model = load_model(model_file, **model_options.kwargs())
     initialise(model, scheme, rules, seed)
     if source is not None:
-        from paramtool.safetensors import load_state_dict_file  # noqa: PLC0415
+        from paramtool.safetensors import load_into  # noqa: PLC0415
 
-        model.load_state_dict(load_state_dict_file(source), strict=strict)
+        load_into(model, source, strict=strict)
     if dtype is not None:
         model = model.to(as_dtype(dtype))
     files = write_state(model, Path(out), max_shard_size, metadata, seed)

@@ -88,6 +88,10 @@ def check_load(model: Inventory, checkpoint: Inventory) -> LoadCheck:
     """
     expected = {r.name: r for r in model.rows if r.persistent}
     found = {r.name: r for r in checkpoint.rows}
+    for group in model.ties:  # a tie stored once fills every name of the model's group
+        present = next((found[name] for name in group if name in found), None)
+        if present is not None:
+            found.update({name: present for name in group if name not in found})
     check = LoadCheck()
     check.missing = _only_in(expected, found)
     check.unexpected = _only_in(found, expected)

@@ -22,6 +22,8 @@ from paramtool.safetensors.format import (
 from paramtool.safetensors.reader import load_arrays, load_file
 from paramtool.safetensors.sharing import Sharing, find_identical, find_shared
 from paramtool.safetensors.state import (
+    fill_tied_names,
+    load_into,
     load_state_dict_file,
     parse_size,
     save_sharded,
@@ -38,10 +40,12 @@ __all__ = [
     "Header",
     "Sharing",
     "TensorInfo",
+    "fill_tied_names",
     "find_identical",
     "find_shared",
     "load_arrays",
     "load_file",
+    "load_into",
     "load_state_dict_file",
     "open_checkpoint",
     "parse_size",

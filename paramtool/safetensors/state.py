@@ -220,3 +220,40 @@ def load_state_dict_file(path: str | os.PathLike[str], device: object = "cpu") -
         SafetensorsError: a missing or malformed file.
     """
     return open_checkpoint(path).tensors(device)
+
+
+def fill_tied_names(state: Mapping[str, Any], model: Any) -> dict[str, Any]:
+    """Add the names a checkpoint left out because the model ties them to a stored name.
+
+    A checkpoint written by Hugging Face's ``save_pretrained`` stores a tied tensor once and
+    records nothing about the names it dropped (GPT-2's ``lm_head.weight``). Each model tie group
+    with a member in ``state`` gets its absent members mapped to that member's tensor, so that
+    ``model.load_state_dict(..., strict=True)`` sees every name it expects.
+
+    Args:
+        state: Name -> Tensor, as loaded from a checkpoint.
+        model: The Module the state is for.
+
+    Returns:
+        A new dict: ``state`` plus the filled-in names.
+    """
+    filled = dict(state)
+    for names in tie_groups(model.state_dict(keep_vars=True)).values():
+        present = next((name for name in names if name in state), None)
+        if present is not None:
+            filled.update({name: state[present] for name in names if name not in state})
+    return filled
+
+
+def load_into(model: Any, path: str | os.PathLike[str], strict: bool = True) -> Any:
+    """Load a checkpoint (file, index or folder) into ``model``, re-tying tied names.
+
+    Args:
+        model: The Module to load into; it is left unchanged when the load fails.
+        path: A ``.safetensors`` file, an index json, or a folder holding either.
+        strict: Whether missing or unexpected names are an error (size mismatches always are).
+
+    Returns:
+        ``model.load_state_dict``'s result: the missing and unexpected keys.
+    """
+    return model.load_state_dict(fill_tied_names(load_state_dict_file(path), model), strict=strict)
