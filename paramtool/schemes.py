@@ -268,7 +268,11 @@ def apply_scheme(
         used.update(hits)
         rule = parsed[hits[-1]] if hits else None
         source, chosen = _choose(name, param, base, rule, id(param) in norm_owned)
-        recipe = _initialise(param, chosen, name, seed)
+        try:
+            recipe = _initialise(param, chosen, name, seed)
+        except ValueError as exc:  # InitError, or a torch-style ValueError from a formula
+            via = f"rule {rule.text!r}" if rule is not None else f"scheme {chosen.name!r}"
+            raise InitError(f"{name} {list(param.shape)} ({via}): {exc}") from exc
         report.rows.append(_row(name, aliases, param, source, chosen, rule, recipe))
     report.unmatched_rules = [r.text for i, r in enumerate(parsed) if i not in used]
     return report

@@ -191,3 +191,12 @@ def test_float16_model_keeps_its_dtype() -> None:
     rows = _rows(apply_scheme(model, "he"))
     assert rows["0.weight"]["dtype"] == "float16"
     assert model[0].weight.dtype == paramtool.float16
+
+
+def test_a_scheme_that_cannot_apply_names_the_parameter_and_rule() -> None:
+    model = nn.Sequential(nn.Linear(4, 3))
+    with pytest.raises(InitError) as info:
+        apply_scheme(model, "kaiming", ["*.bias=kaiming"])
+    message = str(info.value)
+    assert message.startswith("0.bias [3] (rule '*.bias=kaiming'): ")
+    assert "fewer than 2 dimensions" in message and "\n" not in message
