@@ -248,3 +248,22 @@ def test_init_table() -> None:
     header, first = result.stdout.splitlines()[:2]
     assert header.split()[:4] == ["name", "shape", "init", "expected"]
     assert first.startswith("0.weight") and "normal" in first
+
+
+def test_load_report_stays_readable_for_long_lists(tmp_path: Path) -> None:
+    llama = Path(__file__).resolve().parents[1] / "sample_models" / "llama.py"
+    small = ["--arg", "num_hidden_layers=3", "--arg", "hidden_size=16", "--arg",
+             "intermediate_size=32", "--arg", "num_attention_heads=2", "--arg", "vocab_size=50"]  # fmt: skip
+    out = tmp_path / "llama.safetensors"
+    assert invoke("export", out, "--model", llama, "--dtype", "bfloat16", *small).exit_code == 0
+    same = invoke("load", llama, out, *small)
+    assert same.exit_code == 0, same.output
+    assert "dtype mismatch (30):\n  30 tensors: model float32, checkpoint bfloat16" in same.stdout
+    other = invoke("load", TINY, out)
+    assert other.exit_code == 1
+    assert (
+        "unexpected (30):" in other.stdout
+        and "  ... and 10 more (--json lists all)" in other.stdout
+    )
+    listed = validate(invoke("load", TINY, out, "--json").stdout, "load")
+    assert len(listed["unexpected"]) == 30

@@ -9,25 +9,45 @@ from paramtool.cli.progress import progress
 from paramtool.cli.render import count, emit, make_console, number, shape, table
 from paramtool.report import Diff, LoadCheck, check_load, diff, open_inventory
 
+#: Names listed per group before the rest is counted (``--json`` lists every name).
+SHOWN = 20
 
-def _names(console: object, title: str, names: list[str]) -> None:
-    if names:
-        console.print(
-            f"{title} ({len(names)}):\n" + "\n".join(f"  {n}" for n in names), markup=False
-        )
+
+def _names(console: object, title: str, names: list[str], total: int | None = None) -> None:
+    if not names:
+        return
+    lines = [f"  {n}" for n in names[:SHOWN]]
+    if len(names) > SHOWN:
+        lines.append(f"  ... and {count(len(names) - SHOWN)} more (--json lists all)")
+    heading = f"{title} ({count(len(names) if total is None else total)}):"
+    console.print(heading + "\n" + "\n".join(lines), markup=False)
+
+
+def _dtype_lines(items: list) -> list[str]:
+    """One line per tensor, or one per dtype pair when several tensors share the change."""
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for m in items:
+        pairs.setdefault((str(m.expected), str(m.found)), []).append(m.name)
+    if len(pairs) == len(items):
+        return [f"{m.name}: model {m.expected}, checkpoint {m.found}" for m in items]
+    return [
+        f"{len(names)} tensors: model {model}, checkpoint {stored} (cast on load)"
+        for (model, stored), names in pairs.items()
+    ]
 
 
 def render_load(console: object, check: LoadCheck, strict: bool) -> None:
-    """The load check as text: counts, then every offending name."""
+    """The load check as text: counts, then the offending names."""
     console.print(f"matched: {count(len(check.matched))}", markup=False)
     _names(console, "missing", check.missing)
     _names(console, "unexpected", check.unexpected)
-    for title, items in (
-        ("shape mismatch", check.shape_mismatches),
-        ("dtype mismatch", check.dtype_mismatches),
-    ):
-        rows = [f"{m.name}: model {_fmt(m.expected)}, checkpoint {_fmt(m.found)}" for m in items]
-        _names(console, title, rows)
+    mismatched = [
+        f"{m.name}: model {_fmt(m.expected)}, checkpoint {_fmt(m.found)}"
+        for m in check.shape_mismatches
+    ]
+    _names(console, "shape mismatch", mismatched)
+    dtypes = check.dtype_mismatches
+    _names(console, "dtype mismatch", _dtype_lines(dtypes), total=len(dtypes))
     _names(console, "tie groups restored", [" = ".join(g) for g in check.ties_restored])
     verdict = "ok" if check.ok(strict) else "FAILED"
     console.print(f"load ({'strict' if strict else 'not strict'}): {verdict}", markup=False)
