@@ -15,6 +15,7 @@ from paramtool import recipes
 from paramtool.dtypes import as_dtype
 from paramtool.random import Generator
 from paramtool.tensor import Tensor, from_array
+from paramtool.tensor_ops import check_random_dtype
 
 
 def _shape(size: tuple[Any, ...]) -> tuple[int, ...]:
@@ -66,7 +67,12 @@ def rand(
     *size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:  # fmt: skip
-    """A deferred tensor uniform on [0, 1)."""
+    """A deferred tensor uniform on [0, 1).
+
+    Raises:
+        NotImplementedError: ``dtype`` is not floating-point (PyTorch's error).
+    """
+    check_random_dtype(as_dtype(dtype or np.float32), "check_uniform_bounds")
     return _make(size, recipes.Uniform(0.0, 1.0), dtype, device, requires_grad, generator)
 
 
@@ -74,7 +80,12 @@ def randn(
     *size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:  # fmt: skip
-    """A deferred tensor of standard normal values."""
+    """A deferred tensor of standard normal values.
+
+    Raises:
+        NotImplementedError: ``dtype`` is not floating-point (PyTorch's error).
+    """
+    check_random_dtype(as_dtype(dtype or np.float32), "normal_kernel_cpu")
     return _make(size, recipes.Normal(0.0, 1.0), dtype, device, requires_grad, generator)
 
 

@@ -9,9 +9,11 @@ import its neighbours). The model is, in this order of preference:
 4. the single root Module instance the file creates, else the single Module subclass it defines.
 
 Constructor arguments come from ``args`` (``--arg key=value``) and ``config`` (a Hugging Face style
-``config.json``). A callable that takes a parameter named ``config`` receives the config dict,
-with the ``args`` that are not its own parameters merged over it; any other callable receives
-the config keys it accepts as keyword arguments, plus ``args``.
+``config.json``). A callable that takes a parameter named ``config`` receives the config dict;
+the ``args`` it takes by name (any, when it has ``**kwargs``) are passed as keyword arguments,
+the others are merged over the config. Any other callable receives the config keys it accepts
+as keyword arguments, plus ``args``. So a config file may hold keys a model ignores
+(``architectures``, ``torch_dtype``), while an ``--arg`` the model does not know is an error.
 
 Construction is deferred, as everything in paramtool is: building a 70B-parameter model allocates
 no parameter memory. Every failure is a :class:`~paramtool.errors.ModelLoadError` whose message
@@ -232,7 +234,9 @@ def _names_or_none(names: list[str]) -> str:
 
 
 def _candidate_names(module: ModuleType) -> list[str]:
-    return [n for n, _ in _root_instances(module)] + [n for n, _ in _defined_subclasses(module)]
+    entries = [n for n in _ENTRY_NAMES if n in vars(module)]
+    found = [n for n, _ in _root_instances(module)] + [n for n, _ in _defined_subclasses(module)]
+    return entries + [n for n in found if n not in entries]
 
 
 def _root_instances(module: ModuleType) -> list[tuple[str, Any]]:
@@ -295,13 +299,14 @@ def _call_arguments(
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):  # no signature to look at: pass everything
         return {**(config or {}), **args}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     if "config" in params:
-        direct = {k: v for k, v in args.items() if k in params and k != "config"}
+        direct = {k: v for k, v in args.items() if (k in params or takes_any) and k != "config"}
         rest = {k: v for k, v in args.items() if k not in direct}
         if config is None and not rest:
             return direct
         return {**direct, "config": {**(config or {}), **rest}}
-    if config is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    if config is None or takes_any:
         return {**(config or {}), **args}
     return {**{k: v for k, v in config.items() if k in params}, **args}
 

@@ -18,6 +18,7 @@ from paramtool.device import CPU, Device, as_device, device_of, to_device
 from paramtool.dtypes import as_dtype, dtype_name, is_floating_point
 from paramtool.recipes import Recipe
 from paramtool.tensor_ops import TensorOps
+from paramtool.tensor_str import values_str, with_suffixes
 from paramtool.type_names import legacy_type_name, parse_legacy_type_name
 
 
@@ -76,7 +77,7 @@ class Tensor(TensorOps):
     """
 
     _cell: _Cell
-    requires_grad: bool
+    _requires_grad: bool
     grad: Tensor | None
 
     def __init__(self, data: Any = None, *, requires_grad: bool = False) -> None:
@@ -179,9 +180,24 @@ class Tensor(TensorOps):
         """The recipe of a deferred tensor (None once real)."""
         return self._cell.recipe
 
+    @property
+    def requires_grad(self) -> bool:
+        """Whether the tensor is trainable (only floating-point tensors can be)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad: bool) -> None:
+        _check_requires_grad(self, requires_grad, _GRAD_DTYPE_ATTRIBUTE)
+        self._requires_grad = bool(requires_grad)
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place; returns self."""
-        self.requires_grad = requires_grad
+        """Set ``requires_grad`` in place; returns self.
+
+        Raises:
+            RuntimeError: ``requires_grad`` is True and the dtype is not floating-point.
+        """
+        _check_requires_grad(self, requires_grad, _GRAD_DTYPE_METHOD)
+        self._requires_grad = bool(requires_grad)
         return self
 
     # -- storage -----------------------------------------------------------------------------
@@ -194,7 +210,12 @@ class Tensor(TensorOps):
     @data.setter
     def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
-            raise TypeError(f"data must be a Tensor, not {type(value).__name__}")
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if self.requires_grad and not value.is_floating_point():
+            raise RuntimeError(
+                "data set to a tensor that requires gradients must be floating point or complex "
+                "dtype"
+            )
         self._cell = value._cell
 
     def detach(self) -> Tensor:
@@ -294,7 +315,7 @@ class Tensor(TensorOps):
                     array.astype(dtype) if device_of(array) == CPU else _astype_gpu(array, dtype)
                 )
             cell.array = to_device(array, device)
-        return Tensor._from_cell(cell, self.requires_grad)
+        return Tensor._from_cell(cell, self.requires_grad and is_floating_point(dtype))
 
     def cpu(self) -> Tensor:
         """This tensor on the cpu."""
@@ -335,9 +356,21 @@ class Tensor(TensorOps):
         return id(self)
 
 
+# PyTorch's wording differs by where requires_grad is set on a non-floating-point tensor.
+_GRAD_DTYPE_NEW = "Only Tensors of floating point and complex dtype can require gradients"
+_GRAD_DTYPE_ATTRIBUTE = "only Tensors of floating point and complex dtype can require gradients"
+_GRAD_DTYPE_METHOD = "only Tensors of floating point dtype can require gradients"
+
+
+def _check_requires_grad(tensor: Tensor, requires_grad: bool, message: str) -> None:
+    if requires_grad and not tensor.is_floating_point():
+        raise RuntimeError(message)
+
+
 def _init(tensor: Tensor, cell: _Cell, requires_grad: bool) -> None:
     tensor._cell = cell
-    tensor.requires_grad = requires_grad
+    _check_requires_grad(tensor, requires_grad, _GRAD_DTYPE_NEW)
+    tensor._requires_grad = bool(requires_grad)
     tensor.grad = None
 
 
@@ -384,13 +417,7 @@ def _format(tensor: Tensor, prefix: str) -> str:
     if host.size == 0:
         body = f"[], size={tuple(tensor.shape)}" if host.ndim > 1 else "[]"
     else:
-        if is_floating_point(host.dtype) and host.dtype != np.float64:
-            host = host.astype(np.float32)
-        integral = host.dtype.kind != "f" or bool(np.all(np.mod(host[np.isfinite(host)], 1) == 0))
-        body = np.array2string(
-            host, precision=4, separator=", ", prefix=prefix, threshold=1000, edgeitems=3,
-            floatmode="maxprec" if integral else "fixed",
-        )  # fmt: skip
+        body = values_str(host, len(prefix))
     extras = []
     if tensor.device.type != "cpu":
         extras.append(f"device='{tensor.device}'")
@@ -398,7 +425,7 @@ def _format(tensor: Tensor, prefix: str) -> str:
         extras.append(f"dtype=paramtool.{dtype_name(tensor.dtype)}")
     if tensor.requires_grad:
         extras.append("requires_grad=True")
-    return prefix + ", ".join([body, *extras]) + ")"
+    return with_suffixes(prefix + body, extras, len(prefix))
 
 
 def from_array(array: Any, requires_grad: bool = False) -> Tensor:

@@ -29,20 +29,82 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def _default_float(result: Any, *operands: Any) -> Any:
-    """PyTorch's promotion: integers mixed with floats give float32 unless a float64 array took
-    part (numpy would give float64)."""
-    if getattr(result, "dtype", None) != np.float64:
-        return result
-    if any(getattr(x, "dtype", None) == np.float64 and getattr(x, "ndim", 0) for x in operands):
-        return result
-    return result.astype(np.float32)
+_COMPARISONS = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
+
+
+def _category(dtype: np.dtype) -> int:
+    """0 for bool, 1 for integers, 2 for floating point: PyTorch's promotion categories."""
+    return 0 if dtype.kind == "b" else (1 if dtype.kind in "iu" else 2)
+
+
+def _promote(a: np.dtype | None, b: np.dtype | None) -> np.dtype | None:
+    """PyTorch's ``promote_types`` for the dtypes paramtool holds (None is "no operand")."""
+    if a is None or b is None or a == b:
+        return b if a is None else a
+    if _category(a) != _category(b):
+        return a if _category(a) > _category(b) else b
+    if _category(a) == 2:
+        if np.dtype(np.float64) in (a, b):
+            return np.dtype(np.float64)
+        if a.itemsize == b.itemsize:  # bfloat16 with float16
+            return np.dtype(np.float32)
+        return a if a.itemsize > b.itemsize else b
+    return np.promote_types(a, b)
+
+
+def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """A lower-priority group's dtype counts only when its category is higher."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if _category(higher) == 2:
+        return higher
+    if _category(higher) == 0 or _category(lower) == 2:
+        return _promote(higher, lower)
+    return higher
+
+
+def result_type(*operands: Any) -> np.dtype | None:
+    """The dtype PyTorch gives an arithmetic result of ``operands``; None if one is unknown.
+
+    Tensors with dimensions decide; a 0-d tensor or a Python scalar changes the result only
+    when its category (bool < integer < floating) is higher, and a Python float then gives
+    float32 (PyTorch's default dtype): ``float16 tensor * tensor(2.0)`` stays float16.
+    """
+    dims: np.dtype | None = None
+    zeros: np.dtype | None = None
+    scalars: np.dtype | None = None
+    for x in operands:
+        if hasattr(x, "dtype") and hasattr(x, "ndim") and not isinstance(x, np.generic):
+            if x.ndim:
+                dims = _promote(dims, np.dtype(x.dtype))
+            else:
+                zeros = _promote(zeros, np.dtype(x.dtype))
+        elif isinstance(x, bool | np.bool_):
+            scalars = _promote(scalars, np.dtype(np.bool_))
+        elif isinstance(x, int | np.integer):
+            scalars = _promote(scalars, np.dtype(np.int64))
+        elif isinstance(x, float | np.floating):
+            scalars = _promote(scalars, np.dtype(np.float32))
+        else:
+            return None
+    return _combine(dims, _combine(zeros, scalars))
+
+
+def _arithmetic_dtype(op: Any, *operands: Any) -> np.dtype | None:
+    dtype = result_type(*operands)
+    if op is operator.truediv and dtype is not None and _category(dtype) < 2:
+        return np.dtype(np.float32)
+    return dtype
 
 
 def _binary(op: Any, reflected: bool = False) -> Any:
     def method(self: Any, other: Any) -> Any:
         a, b = self._array(), _unwrap(other)
-        return _wrap(_default_float(op(b, a) if reflected else op(a, b), a, b))
+        result = op(b, a) if reflected else op(a, b)
+        dtype = None if op in _COMPARISONS else _arithmetic_dtype(op, self, other)
+        if dtype is not None and getattr(result, "dtype", dtype) != dtype:
+            result = result.astype(dtype)
+        return _wrap(result)
 
     return method
 
@@ -50,7 +112,12 @@ def _binary(op: Any, reflected: bool = False) -> Any:
 def _inplace(op: Any) -> Any:
     def method(self: Any, other: Any) -> Any:
         from paramtool.tensor import _writable  # noqa: PLC0415
-
+        dtype = _arithmetic_dtype(op, self, other)
+        if dtype is not None and _category(dtype) > _category(self.dtype):
+            raise RuntimeError(
+                f"result type {_stem(dtype)} can't be cast to the desired output type "
+                f"{_stem(self.dtype)}"
+            )
         self.materialize()
         array = _writable(self._cell)
         array[...] = op(array, _unwrap(other))
@@ -139,6 +206,10 @@ class TensorOps:
         return np.asarray(self).tolist()
 
     def __bool__(self) -> bool:
+        size = self.numel()  # type: ignore[attr-defined]
+        if size != 1:
+            amount = "no values" if size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {amount} is ambiguous")
         return builtin_bool(self.item())
 
     def __float__(self) -> float:
@@ -164,14 +235,21 @@ class TensorOps:
         return _wrap(self._array().sum(axis=dim, keepdims=keepdim))
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Any:
+        if not self.is_floating_point():  # type: ignore[attr-defined]
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating "
+                f"point or complex dtype. Got: {_stem(self.dtype)}"  # type: ignore[attr-defined]
+            )
         return _wrap(self._array().mean(axis=dim, keepdims=keepdim))
 
     def std(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
             correction: int | None = None) -> Any:  # fmt: skip
         ddof = (1 if unbiased else 0) if correction is None else correction
+        _check_std_var(self)
         return _wrap(self._array().std(axis=dim, ddof=ddof, keepdims=keepdim))
 
     def var(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False) -> Any:
+        _check_std_var(self)
         return _wrap(self._array().var(axis=dim, ddof=1 if unbiased else 0, keepdims=keepdim))
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -194,19 +272,23 @@ class TensorOps:
             if not isinstance(shape[0], tuple | list):
                 return _wrap(array.view(shape[0]))  # view(dtype)
             shape = tuple(shape[0])
+        _check_shape(shape, array.size)
         view = array.view()
         try:
             view.shape = shape  # raises instead of copying when not viewable
         except AttributeError as exc:
             raise RuntimeError(
-                f"view size is not compatible with input tensor's size and stride: {exc}"
+                "view size is not compatible with input tensor's size and stride (at least one "
+                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
             ) from exc
         return _wrap(view)
 
     def reshape(self, *shape: Any) -> Any:
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
-        return _wrap(self._array().reshape(shape))
+        array = self._array()
+        _check_shape(shape, array.size)
+        return _wrap(array.reshape(shape))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Any:
         dims = list(self.shape)  # type: ignore[attr-defined]
@@ -270,11 +352,13 @@ class TensorOps:
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Any:
         from paramtool.recipes import Uniform  # noqa: PLC0415
 
+        check_random_dtype(self.dtype, "check_uniform_bounds")  # type: ignore[attr-defined]
         return self._set_recipe(Uniform(float(a), float(b)), generator)  # type: ignore[attr-defined]
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Any:
         from paramtool.recipes import Normal  # noqa: PLC0415
 
+        check_random_dtype(self.dtype, "normal_kernel_cpu")  # type: ignore[attr-defined]
         return self._set_recipe(Normal(float(mean), float(std)), generator)  # type: ignore[attr-defined]
 
     def copy_(self, src: Any) -> Any:
@@ -296,6 +380,37 @@ class TensorOps:
 
 
 builtin_bool = bool
+
+
+def _stem(dtype: np.dtype) -> str:
+    from paramtool.type_names import dtype_stem  # noqa: PLC0415 - type_names imports this module
+
+    return dtype_stem(dtype)
+
+
+def check_random_dtype(dtype: np.dtype, kernel: str) -> None:
+    """PyTorch's error for random values of a non-floating-point dtype."""
+    if _category(dtype) < 2:
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_stem(dtype)}\'')
+
+
+def _check_std_var(tensor: Any) -> None:
+    if not tensor.is_floating_point():
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+
+
+def _check_shape(shape: tuple[Any, ...], size: int) -> None:
+    """PyTorch's errors for a ``view``/``reshape`` target that cannot hold ``size`` elements."""
+    dims = [int(n) for n in shape]
+    if dims.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    for n in dims:
+        if n < -1:
+            raise RuntimeError(f"invalid shape dimension {n}")
+    known = int(np.prod([n for n in dims if n != -1], dtype=np.int64))
+    fits = size % known == 0 if -1 in dims and known else known == size
+    if not fits:
+        raise RuntimeError(f"shape '{dims}' is invalid for input of size {size}")
 
 
 def _reduce_pair(tensor: Any, kind: str, dim: Any, keepdim: bool) -> Any:

@@ -1,16 +1,18 @@
-"""The truncated normal distribution: exact bounds, two samplers, and its moments.
+"""The truncated normal distribution: exact bounds, three samplers, and its moments.
 
 Values of :math:`\\mathcal{N}(\\mu, \\sigma^2)` conditioned on :math:`[a, b]`, written so that
 every value stored lies inside ``[a, b]`` in the *output* dtype (float16, bfloat16 and float8
-included) and for any ``std``, however small:
+included) and for any ``std``, however small or large:
 
 * the bounds are first rounded inwards to values the output dtype holds;
 * when much of the normal's mass lies in ``[a, b]`` (acceptance >= ``FAST_ACCEPTANCE``), values
   are drawn from the normal and the few outside are redrawn from the same chunk generator
   (deterministic, and no pass over the whole tensor after the first);
-* otherwise (narrow or far-tail intervals) values come from the inverse CDF, computed from
-  :math:`\\log p` so that tails far beyond float32's range of probabilities stay exact, with
-  Acklam's rational approximation of the normal quantile (relative error below 1.2e-9).
+* otherwise the interval is narrow or lies in a tail, and values are drawn as offsets from the
+  bound nearest the mean, so that their resolution is that of the output dtype whatever the
+  scale: uniform proposals where the density is nearly flat over the interval, exponential
+  ones in a tail (Robert 1995, "Simulation of truncated normal variables"), each accepted with
+  the ratio of target to proposal density.
 """
 
 from __future__ import annotations
@@ -23,19 +25,11 @@ import numpy as np
 
 from paramtool.random import ChunkSource, Draw
 
-#: Acceptance above which normal-and-redraw is faster than the inverse CDF.
+#: Acceptance above which normal-and-redraw is the fastest sampler.
 FAST_ACCEPTANCE = 0.3
-
-# Acklam's rational approximation of the standard normal quantile.
-_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
-      1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)  # fmt: skip
-_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
-      6.680131188771972e01, -1.328068155288572e01, 1.0)  # fmt: skip
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
-      -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)  # fmt: skip
-_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
-      3.754408661907416e00, 1.0)  # fmt: skip
-_P_LOW = 0.02425
+#: Largest drop of the log-density over the interval for which uniform proposals are used.
+FLAT_LOG_DROP = 1.0
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def norm_cdf(x: float) -> float:
@@ -43,21 +37,46 @@ def norm_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
+def _log_pdf(x: float) -> float:
+    return -0.5 * x * x - _LOG_SQRT_2PI
+
+
+def _log_mills(t: float) -> float:
+    """:math:`\\log(\\Phi(-t) / \\varphi(t))` for ``t >= 5``, by its continued fraction."""
+    tail = t
+    for k in range(200, 0, -1):
+        tail = t + k / tail
+    return -math.log(tail)
+
+
 def log_norm_cdf(x: float) -> float:
-    """:math:`\\log\\Phi(x)`, finite even where :math:`\\Phi(x)` underflows (x < -37)."""
-    if x > -30.0:
-        p = norm_cdf(x)
-        return math.log(p) if p > 0 else -math.inf
+    """:math:`\\log\\Phi(x)`, to full precision even where :math:`\\Phi(x)` underflows."""
+    if x > -5.0:
+        return math.log(norm_cdf(x))
     if x < -1e150:  # x**2 would overflow; the probability is 0 to any precision
         return -math.inf
-    # Asymptotic series of Mills' ratio: Phi(x) ~ phi(x)/|x| (1 - 1/x^2 + 3/x^4).
-    return (
-        -0.5 * x * x - math.log(-x) - 0.5 * math.log(2 * math.pi) + math.log1p(-1 / x**2 + 3 / x**4)
-    )
+    return _log_pdf(x) + _log_mills(-x)
 
 
-def _pdf(x: float) -> float:
-    return 0.0 if math.isinf(x) else math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+def _pdf_over(x: float, log_z: float) -> float:
+    """:math:`\\varphi(x) / Z` from :math:`\\log Z` (0 at an infinite bound)."""
+    return 0.0 if math.isinf(x) else math.exp(_log_pdf(x) - log_z)
+
+
+def _lower_tail(mean: float, std: float, a: float, b: float) -> tuple[float, float]:
+    """Standardised bounds, mirrored when the interval lies above the mean (same shape)."""
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    if alpha > 0:
+        alpha, beta = -beta, -alpha
+    return alpha, beta
+
+
+def _log_mass(alpha: float, beta: float) -> float:
+    """:math:`\\log(\\Phi(\\beta) - \\Phi(\\alpha))` for ``alpha <= 0`` or ``beta <= 0``."""
+    log_hi = log_norm_cdf(beta)
+    if log_hi == -math.inf or alpha >= beta:
+        return -math.inf
+    return log_hi + math.log1p(-math.exp(log_norm_cdf(alpha) - log_hi))
 
 
 def acceptance(mean: float, std: float, a: float, b: float) -> float:
@@ -65,22 +84,19 @@ def acceptance(mean: float, std: float, a: float, b: float) -> float:
 
     Computed from the nearer tail, so that an interval far out keeps its (tiny) probability.
     """
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    if alpha > 0:
-        alpha, beta = -beta, -alpha
-    return norm_cdf(beta) - norm_cdf(alpha)
+    return math.exp(_log_mass(*_lower_tail(mean, std, a, b)))
 
 
 def truncated_std(mean: float, std: float, a: float, b: float) -> float:
-    """The standard deviation of the truncated distribution (closed form)."""
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    z = acceptance(mean, std, a, b)
-    if z <= 0:
+    """The standard deviation of the truncated distribution (closed form, stable in the tails)."""
+    alpha, beta = _lower_tail(mean, std, a, b)
+    log_z = _log_mass(alpha, beta)
+    if log_z == -math.inf:
         return 0.0
-    fa, fb = _pdf(alpha), _pdf(beta)
+    fa, fb = _pdf_over(alpha, log_z), _pdf_over(beta, log_z)
     ta = alpha * fa if math.isfinite(alpha) else 0.0
     tb = beta * fb if math.isfinite(beta) else 0.0
-    var = 1 + (ta - tb) / z - ((fa - fb) / z) ** 2
+    var = 1 + (ta - tb) - (fa - fb) ** 2
     return std * math.sqrt(max(var, 0.0))
 
 
@@ -110,23 +126,6 @@ def inner_bounds(a: float, b: float, dtype: Any) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _poly(coefs: tuple[float, ...], x: Any) -> Any:
-    result = coefs[0]
-    for c in coefs[1:]:
-        result = result * x + c
-    return result
-
-
-def ndtri_from_log(logp: Any, xp: Any) -> Any:
-    """The standard normal quantile of :math:`p = e^{\\text{logp}}`, for ``p <= 0.975``."""
-    q = xp.sqrt(-2.0 * logp)
-    tail = _poly(_C, q) / _poly(_D, q)
-    r = xp.exp(logp) - 0.5
-    s = r * r
-    central = _poly(_A, s) * r / _poly(_B, s)
-    return xp.where(logp < math.log(_P_LOW), tail, central)
-
-
 def make_draw(mean: float, std: float, lo: float, hi: float) -> Draw:
     """The per-chunk draw of :math:`\\mathcal{N}(\\mu, \\sigma^2)` truncated to ``[lo, hi]``.
 
@@ -134,7 +133,7 @@ def make_draw(mean: float, std: float, lo: float, hi: float) -> Draw:
     """
     if acceptance(mean, std, lo, hi) >= FAST_ACCEPTANCE:
         return _redraw_sampler(mean, std, lo, hi)
-    return _inverse_cdf_sampler(mean, std, lo, hi)
+    return _offset_sampler(mean, std, lo, hi)
 
 
 def _redraw_sampler(mean: float, std: float, lo: float, hi: float) -> Draw:
@@ -152,27 +151,108 @@ def _redraw_sampler(mean: float, std: float, lo: float, hi: float) -> Draw:
     return draw
 
 
-def _inverse_cdf_sampler(mean: float, std: float, lo: float, hi: float) -> Draw:
+def _offset_sampler(mean: float, std: float, lo: float, hi: float) -> Draw:
+    """Values ``near + direction * std * t``, with ``t >= 0`` drawn by rejection.
+
+    ``near`` is the bound nearer the mean (``lo`` when the interval holds the mean), so that,
+    in units of ``std`` from the mean, the interval is ``[start, start + width]`` on the upper
+    side after mirroring. The target density of ``t`` is proportional to
+    ``exp(-(start + t)^2 / 2)``.
+    """
     alpha, beta = (lo - mean) / std, (hi - mean) / std
-    flip = alpha >= 0  # sample the mirror image in the lower tail, where p keeps its precision
-    if flip:
-        alpha, beta = -beta, -alpha
-    log_hi = log_norm_cdf(beta)
-    rho = math.exp(log_norm_cdf(alpha) - log_hi)  # p_lo / p_hi, in [0, 1)
+    if beta < 0:  # below the mean: measure downwards from hi
+        near, direction, start = hi, -1.0, -beta
+    else:
+        near, direction, start = lo, 1.0, alpha
+    width = beta - alpha
+    peak = max(start, 0.0)  # where the density is highest (start < 0: the mean is inside)
+    far = start + width
+    if 0.5 * (max(far, -start) - peak) * (max(far, -start) + peak) <= FLAT_LOG_DROP:
+        propose, log_ratio = _uniform_offsets(width), _flat_log_ratio(start, peak)
+    else:
+        root = math.sqrt(start * start + 4.0)
+        rate = 0.5 * (start + root)
+        propose, log_ratio = _exponential_offsets(rate, width), _tail_log_ratio(-2.0 / (start + root))
 
     def draw(source: ChunkSource, chunk: Any) -> None:
-        xp = source.xp
-        source.uniform(chunk)  # r; then p = p_hi * (rho + (1 - rho) r)
-        chunk *= 1.0 - rho
-        chunk += rho
-        xp.maximum(chunk, np.finfo(chunk.dtype).tiny, out=chunk)
-        xp.log(chunk, out=chunk)
-        chunk += log_hi
-        chunk[...] = ndtri_from_log(chunk, xp)
-        _scale(chunk, mean, -std if flip else std)
-        xp.clip(chunk, lo, hi, out=chunk)
+        _accepted(source, chunk, propose, log_ratio)
+        chunk *= direction * std
+        chunk += near
+        source.xp.clip(chunk, lo, hi, out=chunk)
 
     return draw
+
+
+def _flat_log_ratio(start: float, peak: float) -> Any:
+    """Uniform proposals: ``log`` of ``exp(-((start + t)^2 - peak^2) / 2)``, cancellation-free."""
+
+    def log_ratio(t: Any) -> Any:
+        r = t + (start - peak)
+        r *= t + (start + peak)
+        r *= -0.5
+        return r
+
+    return log_ratio
+
+
+def _tail_log_ratio(shift: float) -> Any:
+    """Exponential(rate) proposals: ``log`` of ``exp(-(t + start - rate)^2 / 2)``;
+    ``shift = start - rate``."""
+
+    def log_ratio(t: Any) -> Any:
+        r = t + shift
+        r *= r
+        r *= -0.5
+        return r
+
+    return log_ratio
+
+
+Propose = Any
+
+
+def _uniform_offsets(width: float) -> Propose:
+    def propose(source: ChunkSource, out: Any) -> Any:
+        source.uniform(out)
+        out *= width
+        return out
+
+    return propose
+
+
+def _exponential_offsets(rate: float, width: float) -> Propose:
+    """Exponential(rate) offsets truncated to ``[0, width]``, by inversion."""
+    cap = -math.expm1(-rate * width) if math.isfinite(width) else 1.0
+
+    def propose(source: ChunkSource, out: Any) -> Any:
+        source.uniform(out)
+        out *= -cap
+        source.xp.log1p(out, out=out)
+        out *= -1.0 / rate
+        return out
+
+    return propose
+
+
+def _accepted(source: ChunkSource, out: Any, propose: Propose, log_ratio: Any) -> None:
+    """Fill ``out`` with proposals, each kept with probability ``exp(log_ratio)``; redraw the
+    rejected ones from the same source until none is left."""
+    xp = source.xp
+    pending = None
+    while True:
+        target = out if pending is None else xp.empty(pending.size, out.dtype)
+        propose(source, target)
+        v = source.uniform(xp.empty(target.size, out.dtype))
+        xp.subtract(1.0, v, out=v)  # in (0, 1]: log is finite
+        xp.log(v, out=v)
+        rejected = v > log_ratio(target)
+        if pending is None:
+            pending = xp.flatnonzero(rejected)
+        else:
+            out[pending[~rejected]] = target[~rejected]
+            pending = pending[rejected]
+        if not pending.size:
+            return
 
 
 def _scale(values: Any, mean: float, std: float) -> Any:

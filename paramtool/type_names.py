@@ -22,7 +22,8 @@ _STEMS = {
 }  # fmt: skip
 
 
-def _stem(dtype: np.dtype) -> str:
+def dtype_stem(dtype: np.dtype) -> str:
+    """PyTorch's scalar-type name of a dtype, as its messages write it: ``Float``, ``Long``."""
     name = dtype_name(dtype)
     return _STEMS.get(name, name[:1].upper() + name[1:])
 
@@ -38,7 +39,7 @@ def legacy_type_name(dtype: np.dtype, device: Device) -> str:
         ``"paramtool.FloatTensor"``, ``"paramtool.cuda.BFloat16Tensor"``, ...
     """
     where = ".cuda" if device.type == "cuda" else ""
-    return f"paramtool{where}.{_stem(dtype)}Tensor"
+    return f"paramtool{where}.{dtype_stem(dtype)}Tensor"
 
 
 def parse_legacy_type_name(name: str) -> tuple[Device, np.dtype]:
@@ -59,7 +60,7 @@ def parse_legacy_type_name(name: str) -> tuple[Device, np.dtype]:
             device = "cuda" if rest.startswith("cuda.") else "cpu"
             stem = rest.removeprefix("cuda.")
             for dtype in all_dtypes().values():
-                if f"{_stem(dtype)}Tensor" == stem:
+                if f"{dtype_stem(dtype)}Tensor" == stem:
                     return as_device(device), dtype
     raise DTypeError(f"invalid type: '{name}'")
 

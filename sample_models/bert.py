@@ -201,15 +201,24 @@ class BertModel(nn.Module):
         return x, (self.pooler(x) if self.pooler is not None else None)
 
 
-def build_model(**kwargs) -> BertModel:
-    """Build BertModel from the keys of a ``BertConfig``.
+def build_model(config: dict | None = None, **overrides) -> BertModel:
+    """Build BertModel from a Hub ``config.json`` and/or ``BertConfig`` fields.
+
+    The defaults are bert-base-uncased.
 
     Args:
-        **kwargs: ``BertConfig`` fields (as in a Hub ``config.json``); other keys are ignored.
-            The defaults are bert-base-uncased.
+        config: A Hub ``config.json`` as a dict; its ``BertConfig`` keys are used, its other
+            keys (``architectures``, ``transformers_version``, ...) are ignored.
+        **overrides: ``BertConfig`` fields, overriding the config (``--arg num_hidden_layers=2``).
 
     Returns:
         The model.
+
+    Raises:
+        TypeError: If an override is not a ``BertConfig`` field.
     """
     known = {f.name for f in fields(BertConfig)}
-    return BertModel(BertConfig(**{k: v for k, v in kwargs.items() if k in known}))
+    if unknown := sorted(set(overrides) - known):
+        raise TypeError(f"not BertConfig fields: {', '.join(unknown)}")
+    from_file = {k: v for k, v in (config or {}).items() if k in known}
+    return BertModel(BertConfig(**{**from_file, **overrides}))

@@ -179,26 +179,32 @@ SIZES = {
 }
 
 
-def build_model(size: str = "gpt2", **kwargs) -> GPT2LMHeadModel:
-    """Build GPT-2 from a size name and/or the keys of a ``GPT2Config``.
+def build_model(size: str = "gpt2", config: dict | None = None, **overrides) -> GPT2LMHeadModel:
+    """Build GPT-2 from a size name, a Hub ``config.json`` and/or ``GPT2Config`` fields.
 
     Args:
         size: ``"gpt2"`` (small, the default), ``"gpt2-medium"``, ``"gpt2-large"``, ``"gpt2-xl"``.
-        **kwargs: ``GPT2Config`` fields (as in a Hub ``config.json``), overriding the size's;
-            the legacy ``n_ctx`` stands for ``n_positions``; other keys are ignored.
+        config: A Hub ``config.json`` as a dict; its ``GPT2Config`` keys override the size's,
+            its other keys (``architectures``, ``task_specific_params``, ...) are ignored.
+        **overrides: ``GPT2Config`` fields, overriding both (``--arg n_layer=2``).
+            In either, the legacy ``n_ctx`` stands for ``n_positions``.
 
     Returns:
         The model, with ``lm_head.weight`` tied to ``transformer.wte.weight`` by default.
 
     Raises:
         ValueError: If ``size`` is not a known size.
+        TypeError: If an override is not a ``GPT2Config`` field.
     """
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {sorted(SIZES)}")
+    known = {f.name for f in fields(GPT2Config)}
+    if unknown := sorted(set(overrides) - known - {"n_ctx"}):
+        raise TypeError(f"not GPT2Config fields: {', '.join(unknown)}")
     n_layer, n_head, n_embd = SIZES[size]
     values = {"n_layer": n_layer, "n_head": n_head, "n_embd": n_embd}
-    if "n_ctx" in kwargs:
-        values["n_positions"] = kwargs["n_ctx"]
-    known = {f.name for f in fields(GPT2Config)}
-    values.update({k: v for k, v in kwargs.items() if k in known})
+    for given in (config or {}, overrides):
+        if "n_ctx" in given:
+            values["n_positions"] = given["n_ctx"]
+        values.update({k: v for k, v in given.items() if k in known})
     return GPT2LMHeadModel(GPT2Config(**values))

@@ -206,22 +206,26 @@ class LlamaForCausalLM(nn.Module):
         return self.lm_head(self.model(input_ids))
 
 
-def build_model(size: str = "7b", **kwargs) -> LlamaForCausalLM:
-    """Build LLaMA 2 from a size name and/or the keys of a ``LlamaConfig``.
+def build_model(size: str = "7b", config: dict | None = None, **overrides) -> LlamaForCausalLM:
+    """Build LLaMA 2 from a size name, a Hub ``config.json`` and/or ``LlamaConfig`` fields.
 
     Args:
         size: ``"7b"`` (the default), ``"13b"`` or ``"70b"``.
-        **kwargs: ``LlamaConfig`` fields (as in a Hub ``config.json``), overriding the size's;
-            other keys are ignored.
+        config: A Hub ``config.json`` as a dict; its ``LlamaConfig`` keys override the size's,
+            its other keys (``architectures``, ``torch_dtype``, ...) are ignored.
+        **overrides: ``LlamaConfig`` fields, overriding both (``--arg num_hidden_layers=2``).
 
     Returns:
         The model.
 
     Raises:
         ValueError: If ``size`` is not a known size.
+        TypeError: If an override is not a ``LlamaConfig`` field.
     """
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {sorted(SIZES)}")
     known = {f.name for f in fields(LlamaConfig)}
-    values = {**SIZES[size], **{k: v for k, v in kwargs.items() if k in known}}
-    return LlamaForCausalLM(LlamaConfig(**values))
+    if unknown := sorted(set(overrides) - known):
+        raise TypeError(f"not LlamaConfig fields: {', '.join(unknown)}")
+    from_file = {k: v for k, v in (config or {}).items() if k in known}
+    return LlamaForCausalLM(LlamaConfig(**{**SIZES[size], **from_file, **overrides}))

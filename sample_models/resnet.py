@@ -155,13 +155,16 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def build_model(arch: str = "resnet18", num_classes: int = 1000, **kwargs) -> ResNet:
-    """Build a torchvision-compatible ResNet.
+def build_model(
+    arch: str = "resnet18", num_classes: int = 1000, zero_init_residual: bool = False
+) -> ResNet:
+    """Build a torchvision-compatible ResNet (a config file's other keys are not passed in).
 
     Args:
         arch: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"resnet101"``.
         num_classes: Size of the classifier's output.
-        **kwargs: ``zero_init_residual``; other keys (e.g. from a config file) are ignored.
+        zero_init_residual: Start each residual branch's last BatchNorm at zero, so that every
+            block begins as the identity (torchvision's option, from Goyal et al., 2017).
 
     Returns:
         The model.
@@ -172,5 +175,4 @@ def build_model(arch: str = "resnet18", num_classes: int = 1000, **kwargs) -> Re
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {sorted(ARCHS)}")
     base = ARCHS[arch]
-    zero_init = kwargs.get("zero_init_residual", base.zero_init_residual)
-    return ResNet(ResNetConfig(base.block, base.layers, num_classes, zero_init))
+    return ResNet(ResNetConfig(base.block, base.layers, num_classes, zero_init_residual))

@@ -126,15 +126,22 @@ class VisionTransformer(nn.Module):
         return self.head(x[:, 0])
 
 
-def build_model(**kwargs) -> VisionTransformer:
+def build_model(config: dict | None = None, **overrides) -> VisionTransformer:
     """Build a ViT from timm-style arguments; the defaults are ViT-B/16 at 224 px.
 
     Args:
-        **kwargs: ``ViTConfig`` fields (e.g. from a timm ``config.json``, whose
-            ``num_classes`` is read); other keys are ignored.
+        config: A timm ``config.json`` as a dict; its ``ViTConfig`` keys (``num_classes``)
+            are used, its other keys (``architecture``, ``pretrained_cfg``, ...) are ignored.
+        **overrides: ``ViTConfig`` fields, overriding the config (``--arg depth=2``).
 
     Returns:
         The model.
+
+    Raises:
+        TypeError: If an override is not a ``ViTConfig`` field.
     """
     known = {f.name for f in fields(ViTConfig)}
-    return VisionTransformer(ViTConfig(**{k: v for k, v in kwargs.items() if k in known}))
+    if unknown := sorted(set(overrides) - known):
+        raise TypeError(f"not ViTConfig fields: {', '.join(unknown)}")
+    from_file = {k: v for k, v in (config or {}).items() if k in known}
+    return VisionTransformer(ViTConfig(**{**from_file, **overrides}))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +270,65 @@ def test_load_report_stays_readable_for_long_lists(tmp_path: Path) -> None:
     )
     listed = validate(invoke("load", TINY, out, "--json").stdout, "load")
     assert len(listed["unexpected"]) == 30
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_for_work_that_takes_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paramtool.cli import progress as module
+
+    monkeypatch.setattr(module, "DELAY", 0.05)
+    quick = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quick)
+    with module.progress("writing", 100) as advance:
+        advance("a", 100)
+    assert quick.getvalue() == ""  # a quick command prints only its result
+    slow = _Terminal()
+    monkeypatch.setattr(sys, "stderr", slow)
+    with module.progress("writing", 100) as advance:
+        time.sleep(0.3)
+        advance("a", 100)
+    assert "writing" in slow.getvalue()
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    with module.progress("writing", 100) as advance:
+        time.sleep(0.1)
+        advance("a", 100)
+    assert piped.getvalue() == ""  # never when piped
+
+
+def test_narrow_terminal_folds_names_never_numbers_or_shapes() -> None:
+    from rich.console import Console
+
+    from paramtool.cli.render import render_rows
+    from paramtool.cli.write import render_init
+    from paramtool.report import open_inventory
+
+    gpt2 = Path(__file__).resolve().parents[1] / "sample_models" / "gpt2.py"
+    inventory = open_inventory(gpt2).filtered("*.h.0.attn*")
+    screen = io.StringIO()
+    render_rows(Console(file=screen, force_terminal=True, no_color=True, width=60), inventory)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 60
+    for cell in ("[768, 2304]", "1,769,472", "float32", "trainable"):
+        assert cell in text  # whole, on one line
+    rows = [{"name": "0.weight", "shape": [3, 4], "recipe": "normal(mean=0, std=0.707107)",
+             "expected_std": 0.7071067811865476,
+             "stats": {"mean": -0.04252, "std": 0.2375, "min": -0.4175, "max": 0.3718}}]  # fmt: skip
+    screen = io.StringIO()
+    render_init(Console(file=screen, force_terminal=True, no_color=True, width=80), rows)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())
+    for cell in ("0.7071", "-0.04252", "0.2375", "-0.4175", "0.3718", "expected std"):
+        assert cell in text
+
+
+@pytest.mark.parametrize("command", ["inspect", "stats"])
+def test_filter_matching_nothing_says_so(command: str) -> None:
+    result = invoke(command, MODELS / "mlp.py", "--filter", "*atn*")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "warning: no tensor name matches '*atn*'\n"
+    matched = invoke(command, MODELS / "mlp.py", "--filter", "*.bias")
+    assert matched.stderr == "" and "0.bias" in matched.stdout and "0.weight" not in matched.stdout

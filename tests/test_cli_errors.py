@@ -103,6 +103,18 @@ def test_bad_dtype() -> None:
     one_line_error(invoke("init", TINY, "--dtype", "float7"), "unknown dtype 'float7'")
 
 
+@pytest.mark.parametrize("command", [["init", TINY], ["export", "x.safetensors", "--model", TINY]])
+@pytest.mark.parametrize("dtype", ["int8", "bool"])
+def test_integer_dtype_is_refused_not_a_traceback(command: list, dtype: str) -> None:
+    # torch's Module.to(torch.int8) raises TypeError: only floating point dtypes convert a model
+    one_line_error(invoke(*command, "--dtype", dtype), f"--dtype {dtype}: only floating-point")
+
+
+def test_unknown_device_is_named_as_a_device() -> None:
+    line = one_line_error(invoke("init", TINY, "--device", "tpu"), "unknown device 'tpu'")
+    assert "dtype" not in line
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = invoke("--debug", "inspect", tmp_path / "gone.py")
     assert result.exit_code == 1
@@ -115,3 +127,12 @@ def test_usage_error_exits_2() -> None:
     assert result.exit_code == 2
     assert "No such option" in result.stderr
     assert invoke("export", "out.safetensors", "--max-shard-size", "1GB").exit_code == 2
+
+
+def test_a_warning_is_one_line_without_source_paths(tmp_path: Path) -> None:
+    path = tmp_path / "model.py"
+    path.write_text("from paramtool import nn\nmodel = nn.Sequential(nn.Linear(0, 3))\n")
+    result = invoke("inspect", path)
+    assert result.exit_code == 0, result.output
+    # torch.nn.init's own text for a zero-element tensor
+    assert result.stderr == "warning: Initializing zero-element tensors is a no-op\n"

@@ -158,3 +158,22 @@ def test_read_config(tmp_path: Path) -> None:
         read_config(write(tmp_path, "c3.json", "[1]"))
     with pytest.raises(ModelLoadError, match="config file not found"):
         read_config(tmp_path / "missing.json")
+
+
+def test_args_reach_the_keywords_of_a_function_taking_config_and_kwargs(tmp_path: Path) -> None:
+    source = (
+        "from paramtool import nn\n"
+        "def build_model(config=None, **overrides):\n"
+        "    assert 'width' not in (config or {}), config\n"
+        "    return nn.Linear(overrides.get('width', (config or {}).get('w', 1)), 2)\n"
+    )
+    path = write(tmp_path, "m.py", source)
+    model = load_model(path, args={"width": 5}, config={"w": 3, "architectures": ["X"]})
+    assert model.in_features == 5
+    assert load_model(path, config={"w": 3}).in_features == 3
+
+
+def test_entry_naming_nothing_lists_build_model_among_the_candidates() -> None:
+    mlp = MODELS.parents[2] / "sample_models" / "mlp.py"  # defines only build_model()
+    with pytest.raises(ModelLoadError, match=r"no 'nothing' defined .*; candidates: build_model$"):
+        load_model(mlp, entry="nothing")

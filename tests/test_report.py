@@ -206,3 +206,16 @@ def test_diff_against_numpy(tmp_path: Path) -> None:
     assert report.diff(inv_a, inv_b, atol=1e-2, rtol=0).tensors[0].close
     assert not result.same
     assert report.diff(inv_a, inv_a).same
+
+
+def test_stats_of_a_filter_that_keeps_only_an_alias_measure_the_shared_tensor(
+    tmp_path: Path,
+) -> None:
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3)
+    path = tmp_path / "tied.safetensors"
+    save_file({"embed.weight": weight}, str(path), metadata={"head.weight": "embed.weight"})
+    full = report.open_inventory(path)
+    assert [s.name for s in report.inventory_stats(full)] == ["embed.weight"]  # counted once
+    (only,) = report.inventory_stats(full.filtered("head.*"))
+    assert only.name == "head.weight" and only.numel == 6
+    assert (only.mean, only.max) == (float(weight.mean()), 5.0)

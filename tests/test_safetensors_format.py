@@ -63,6 +63,26 @@ CORPUS = {
         "overflows",
         True,
     ),  # fmt: skip
+    "overflow before a zero dim": (
+        raw_file({"a": entry("U8", [2**40, 2**40, 0], 0, 0)}),
+        "overflows",
+        True,
+    ),  # fmt: skip
+    "millions of huge dims": (
+        raw_file('{"a":{"dtype":"U8","shape":[' + ",".join(["18446744073709551615"] * 400_000) + '],"data_offsets":[0,1]}}', bytes(1)),  # noqa: E501
+        "overflows",
+        True,
+    ),  # fmt: skip
+    "more dims than numpy holds": (
+        raw_file({"a": entry("U8", [1] * 65, 0, 1)}, bytes(1)),
+        "numpy cannot hold a shape of 65 dimensions",
+        False,
+    ),  # fmt: skip
+    "empty with a dim numpy cannot hold": (
+        raw_file({"a": entry("U8", [2**63, 0], 0, 0)}),
+        "each below 2**63",
+        False,
+    ),  # fmt: skip
     "bool dim": (
         raw_file({"a": entry("U8", [True], 0, 1)}, bytes(1)),
         "non-negative integers",

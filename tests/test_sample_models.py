@@ -322,3 +322,32 @@ def test_every_sample_has_a_build_model_entry_point():
 def test_paramtool_is_the_namespace_under_test():
     # The samples must be built by paramtool here, never by a torch that happens to be installed.
     assert isinstance(build("mlp"), paramtool.nn.Module)
+
+
+@pytest.mark.parametrize(
+    ("filename", "typo"),
+    [
+        ("llama.py", "num_layers"),
+        ("gpt2.py", "n_layers"),
+        ("bert.py", "num_layers"),
+        ("vit.py", "dept"),
+        ("resnet.py", "depth"),
+    ],
+)
+def test_an_unknown_argument_is_an_error_not_silently_ignored(filename, typo):
+    from paramtool.errors import ModelLoadError
+    from paramtool.loader import load_model
+
+    with pytest.raises(ModelLoadError, match=typo):
+        load_model(SAMPLES / filename, args={typo: 2})
+
+
+def test_config_keys_the_model_does_not_know_are_ignored_but_args_are_not():
+    from paramtool.errors import ModelLoadError
+    from paramtool.loader import load_model, read_config
+
+    config = read_config(CONFIGS / "gpt2.json")  # holds architectures, task_specific_params, ...
+    model = load_model(SAMPLES / "gpt2.py", config=config, args={"n_layer": 1})
+    assert len(model.transformer.h) == 1
+    with pytest.raises(ModelLoadError, match="not GPT2Config fields: architecturez"):
+        load_model(SAMPLES / "gpt2.py", config=config, args={"architecturez": ["x"]})

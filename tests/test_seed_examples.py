@@ -164,3 +164,84 @@ def test_9_vit_tokens_and_spatial_group_enhance() -> None:
     assert repr(sge) == (
         "SpatialGroupEnhance(\n  (avg_pool): AdaptiveAvgPool2d(output_size=1)\n  (sig): Sigmoid()\n)"
     )
+
+
+class VGGish(nn.Module):
+    """The usual ``_initialize_weights``: a scheme per layer type, found by walking modules()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv3d(64, 32, 3), nn.BatchNorm3d(32),
+        )  # fmt: skip
+        self.classifier = nn.Sequential(nn.Linear(512, 400), nn.ReLU(True), nn.Linear(400, 10))
+        self._initialize_weights()
+
+    def _initialize_weights(self) -> None:
+        from paramtool.nn import init  # noqa: PLC0415
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d | nn.Conv3d):
+                init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    init.constant_(m.bias, 0)
+            elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm3d):
+                init.constant_(m.weight, 1)
+                init.constant_(m.bias, 0)
+            elif isinstance(m, nn.Linear):
+                init.normal_(m.weight, 0, 0.01)
+                init.constant_(m.bias, 0)
+
+
+def _assert_normal(values: np.ndarray, std: float) -> None:
+    """Mean 0 and the given std, within 5 standard errors of each estimate."""
+    n = values.size
+    assert abs(values.mean()) < 5 * std / np.sqrt(n)
+    assert abs(values.std() / std - 1) < 5 / np.sqrt(2 * n)
+
+
+def test_6_initialize_weights_by_layer_type_stays_deferred_then_matches_the_formulas() -> None:
+    model = VGGish()
+    assert all(t.is_deferred for t in (*model.parameters(), *model.buffers()))
+    model.materialize(seed=0)
+    conv2d, bn2d, _, conv3d, bn3d = model.features
+    # kaiming_normal_(mode="fan_out", relu): std = sqrt(2 / (out_channels * kernel elements))
+    _assert_normal(conv2d.weight.numpy(), np.sqrt(2 / (64 * 3 * 3)))
+    _assert_normal(conv3d.weight.numpy(), np.sqrt(2 / (32 * 3 * 3 * 3)))
+    for bn in (bn2d, bn3d):
+        assert np.all(bn.weight.numpy() == 1) and np.all(bn.bias.numpy() == 0)
+    for linear in (model.classifier[0], model.classifier[2]):
+        _assert_normal(linear.weight.numpy(), 0.01)
+        assert np.all(linear.bias.numpy() == 0)
+    assert np.all(conv2d.bias.numpy() == 0) and np.all(conv3d.bias.numpy() == 0)
+
+
+def test_6_the_named_init_functions() -> None:
+    from paramtool.nn import init  # noqa: PLC0415
+
+    w = nn.Parameter(torch.empty(300, 200))
+    init.normal_(w, mean=0, std=0.01)
+    _assert_normal(w.numpy(), 0.01)
+    init.constant_(w, val=0)
+    assert np.all(w.numpy() == 0)
+    init.ones_(w)
+    assert np.all(w.numpy() == 1)
+    init.zeros_(w)
+    assert np.all(w.numpy() == 0)
+    init.uniform_(w, -10, 10)
+    assert w.numpy().min() >= -10 and w.numpy().max() < 10 and w.numpy().std() > 5
+    init.xavier_uniform_(w)
+    bound = np.sqrt(6 / (200 + 300))
+    assert np.abs(w.numpy()).max() <= bound
+    _assert_normal(w.numpy(), bound / np.sqrt(3))  # uniform(-b, b) has std b / sqrt(3)
+    init.kaiming_normal_(w, mode="fan_out")
+    _assert_normal(w.numpy(), np.sqrt(2 / 300))
+
+    with torch.no_grad():  # the custom scheme of the tutorials, on a fresh tensor
+        tensor = torch.empty(100, 100)
+        tensor.uniform_(-10, 10)
+        tensor *= (tensor.abs() >= 5).float()
+    values = tensor.numpy()
+    assert np.all((values == 0) | ((np.abs(values) >= 5) & (np.abs(values) < 10)))
+    assert 0.4 < np.mean(values == 0) < 0.6

@@ -2,13 +2,15 @@
 
 Every user-fixable failure the library raises (:class:`~paramtool.errors.ParamtoolError`, the
 torch-style ``RuntimeError`` of ``load_state_dict``, an ``OSError`` such as a full disk) is shown
-as a single ``Error: ...`` line on stderr. ``--debug`` (or ``PARAMTOOL_DEBUG=1``) shows the
-traceback instead.
+as a single ``Error: ...`` line on stderr, and a Python warning (a zero-element tensor left
+uninitialised) as a single ``warning: ...`` line. ``--debug`` (or ``PARAMTOOL_DEBUG=1``) shows
+the traceback and the warning's source line instead.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import click
@@ -45,10 +47,20 @@ class ErrorMappingGroup(click.Group):
     """A click group turning library exceptions into ``click.ClickException``."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; map user errors to one line unless debugging."""
-        try:
-            return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            if debug_enabled(ctx) or isinstance(exc, PASS_THROUGH):
-                raise
-            raise click.ClickException(one_line(exc)) from exc
+        """Run the command; map user errors and warnings to one line unless debugging."""
+        with warnings.catch_warnings():
+            if not debug_enabled(ctx):
+                warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except USER_ERRORS as exc:
+                if debug_enabled(ctx) or isinstance(exc, PASS_THROUGH):
+                    raise
+                raise click.ClickException(one_line(exc)) from exc
+
+
+def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    """``warnings.showwarning`` for the command line: the message alone, on stderr."""
+    click.echo(
+        f"warning: {one_line(message) if isinstance(message, Warning) else message}", err=True
+    )

@@ -18,6 +18,14 @@ from paramtool.cli.render import make_console, render_rows, render_stats, render
 from paramtool.report import Inventory, TensorStats, build_tree, inventory_stats, open_inventory
 
 
+def _filter(inventory: Inventory, pattern: str | None) -> Inventory:
+    """The rows matching ``pattern``; a warning on stderr when none does."""
+    shown = inventory.filtered(pattern)
+    if pattern and not shown.rows:
+        click.echo(f"warning: no tensor name matches {pattern!r}", err=True)
+    return shown
+
+
 def _stats(inventory: Inventory) -> list[TensorStats]:
     with progress("reading", inventory.totals.nbytes) as advance:
         return inventory_stats(inventory, progress=advance)
@@ -61,7 +69,7 @@ def inspect(
     from its header alone unless --stats is given.
     """
     full = open_inventory(target, **model_options.kwargs())
-    shown = full.filtered(pattern)
+    shown = _filter(full, pattern)
     tree = tree or depth is not None
     root = build_tree(shown) if tree else None
     values = _stats(shown) if stats else None
@@ -94,7 +102,7 @@ def stats(target: str, pattern: str | None, as_json: bool, model_options: ModelO
     TARGET is a checkpoint (.safetensors, index json or folder) or a model file, whose
     tensors are then materialised one at a time. Exits 1 when a value is NaN or infinite.
     """
-    inventory = open_inventory(target, **model_options.kwargs()).filtered(pattern)
+    inventory = _filter(open_inventory(target, **model_options.kwargs()), pattern)
     values = _stats(inventory)
     if as_json:
         echo_json({"source": inventory.source, "stats": [s.to_dict() for s in values]})

@@ -1,13 +1,21 @@
-"""Progress bars for long work (materialising, reading, writing), shown only on a terminal."""
+"""Progress bars for long work (materialising, reading, writing), shown only on a terminal.
+
+A bar appears only once the work has run for :data:`DELAY` seconds, so that quick commands
+print nothing but their result.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 #: Called after each tensor with its name and size in bytes.
 Advance = Callable[[str, int], None]
+
+#: Seconds of work before a bar is shown.
+DELAY = 0.5
 
 
 def _ignore(name: str, nbytes: int) -> None:
@@ -45,10 +53,29 @@ def progress(description: str, total_bytes: int) -> Iterator[Advance]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total_bytes)
+    bar = Progress(*columns, console=Console(stderr=True), transient=True)
+    task = bar.add_task(description, total=total_bytes)
+    lock = threading.Lock()
+    state = {"shown": False, "done": False}
 
-        def advance(name: str, nbytes: int) -> None:
-            bar.update(task, advance=nbytes)
+    def show() -> None:
+        with lock:
+            if not state["done"]:
+                bar.start()
+                state["shown"] = True
 
+    timer = threading.Timer(DELAY, show)
+    timer.daemon = True
+    timer.start()
+
+    def advance(name: str, nbytes: int) -> None:
+        bar.update(task, advance=nbytes)
+
+    try:
         yield advance
+    finally:
+        timer.cancel()
+        with lock:
+            state["done"] = True
+            if state["shown"]:
+                bar.stop()

@@ -1,7 +1,8 @@
 """Rendering reports with rich: tables with thousands separators and human sizes.
 
 On a terminal, tables get a light frame and colour (unless ``NO_COLOR`` is set) and fit the
-terminal's width; when piped, output is plain text without colour or frame, never wrapped.
+terminal's width; when piped, output is plain text without colour or frame, wrapped only when
+``COLUMNS`` asks for a width.
 """
 
 from __future__ import annotations
@@ -77,18 +78,39 @@ def number(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.4g}"
 
 
-def table(console: Console, columns: Iterable[str], numeric: Iterable[str] = ()) -> Table:
-    """A table framed lightly on a terminal, plain otherwise; ``numeric`` columns right-aligned."""
+def table(
+    console: Console,
+    columns: Iterable[str],
+    numeric: Iterable[str] = (),
+    wrap: Iterable[str] | None = None,
+) -> Table:
+    """A table framed lightly on a terminal, plain otherwise; ``numeric`` columns right-aligned.
+
+    Args:
+        console: Where the table will be printed.
+        columns: The column headings.
+        numeric: Columns to right-align.
+        wrap: Columns that may fold onto several lines when the table is too wide (default:
+            the first, the name); numbers, shapes and dtypes are never broken.
+    """
+    columns = list(columns)
     numeric = set(numeric)
+    wrap = set(columns[:1] if wrap is None else wrap)
     styled = console.is_terminal
     result = Table(
         box=box.SIMPLE_HEAD if styled else None,
         show_edge=False,
         header_style="bold" if styled else "",
         pad_edge=False,
+        padding=(0, 1, 0, 0) if styled else (0, 1),  # two spaces between columns either way
     )
     for name in columns:
-        result.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+        result.add_column(
+            name,
+            justify="right" if name in numeric else "left",
+            overflow="fold",
+            no_wrap=name not in wrap,
+        )
     return result
 
 

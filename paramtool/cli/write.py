@@ -17,7 +17,9 @@ from paramtool.cli.options import (
 )
 from paramtool.cli.progress import progress
 from paramtool.cli.render import count, emit, make_console, number, shape, size, table
-from paramtool.dtypes import as_dtype
+from paramtool.device import as_device
+from paramtool.dtypes import as_dtype, is_floating_point
+from paramtool.errors import DTypeError
 from paramtool.loader import load_model, split_assignments
 from paramtool.report import from_module
 from paramtool.schemes import add_stats, apply_scheme
@@ -45,15 +47,29 @@ dtype_option = click.option(
 )
 
 
+def float_dtype(name: str) -> Any:
+    """The dtype ``--dtype`` names; only floating-point dtypes convert a model.
+
+    Raises:
+        DTypeError: an unknown name, or an integer or bool dtype.
+    """
+    dtype = as_dtype(name)
+    if not is_floating_point(dtype):
+        raise DTypeError(f"--dtype {name}: only floating-point dtypes convert a model's tensors")
+    return dtype
+
+
 def build(
     model_file: str, options: ModelOptions, dtype: str | None, device: str | None = None
 ) -> Any:
     """Load the model of a file, moved to ``device`` and cast to ``dtype`` (still deferred)."""
+    target_device = as_device(device) if device is not None else None
+    target_dtype = float_dtype(dtype) if dtype is not None else None
     model = load_model(model_file, **options.kwargs())
-    if device is not None:
-        model = model.to(device)
-    if dtype is not None:
-        model = model.to(as_dtype(dtype))
+    if target_device is not None:
+        model = model.to(target_device)
+    if target_dtype is not None:
+        model = model.to(target_dtype)
     return model
 
 
@@ -152,14 +168,15 @@ def export(
     if max_shard_size is not None and out.endswith(".safetensors"):
         raise click.UsageError("--max-shard-size writes a folder; give OUT without .safetensors")
     metadata = split_assignments(meta, "--metadata")
+    target_dtype = float_dtype(dtype) if dtype is not None else None
     model = load_model(model_file, **model_options.kwargs())
     initialise(model, scheme, rules, seed)
     if source is not None:
         from paramtool.safetensors import load_into  # noqa: PLC0415
 
         load_into(model, source, strict=strict)
-    if dtype is not None:
-        model = model.to(as_dtype(dtype))
+    if target_dtype is not None:
+        model = model.to(target_dtype)
     files = write_state(model, Path(out), max_shard_size, metadata, seed)
     summary = export_json(files)
     if as_json:
@@ -229,7 +246,7 @@ def init(
 def render_init(console: Any, rows: list[dict[str, Any]]) -> None:
     """Per-parameter table: the recipe, the std it should give, and what the values show."""
     columns = ["name", "shape", "init", "expected std", "mean", "std", "min", "max"]
-    out = table(console, columns, numeric=columns[3:])
+    out = table(console, columns, numeric=columns[3:], wrap=["name", "init"])
     for row in rows:
         st = row["stats"]
         out.add_row(

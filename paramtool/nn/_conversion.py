@@ -77,6 +77,14 @@ class ConversionMethods:
         """Move every parameter and buffer to a CUDA device (default the current one)."""
         return self._apply(lambda t: t.cuda(device))
 
+    def type(self: M, dst_type: Any) -> M:
+        """Cast every parameter and buffer, integer ones included, to ``dst_type``.
+
+        Args:
+            dst_type: A dtype, or a legacy type name (``"paramtool.DoubleTensor"``).
+        """
+        return self._apply(lambda t: t.type(dst_type))
+
     def _cast_floating(self: M, dtype: str) -> M:
         return self._apply(lambda t: t.to(dtype=dtype) if t.is_floating_point() else t)
 

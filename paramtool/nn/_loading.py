@@ -40,6 +40,8 @@ class StateDictMethods:
     _buffers: dict[str, Tensor | None]
     _non_persistent_buffers_set: set[str]
     _modules: dict[str, Module | None]
+    #: Own entries a state_dict may leave out; loading then keeps their current values.
+    _optional_state: frozenset[str] = frozenset()
 
     # -- state_dict --------------------------------------------------------------------------
 
@@ -162,7 +164,8 @@ class LoadPlan:
         self, module: Module, name: str, target: Tensor, state_dict: dict[str, Any], key: str
     ) -> None:
         if key not in state_dict:
-            self.missing_keys.append(key)
+            if name not in module._optional_state:
+                self.missing_keys.append(key)
             return
         source = _as_tensor(state_dict[key])
         if source is None:

@@ -95,6 +95,22 @@ class Sequential(Module):
             self.add_module(str(i + offset), module)
         return self
 
+    def _check_factor(self, other: Any) -> None:
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+
+    def __mul__(self, other: int) -> Sequential:
+        self._check_factor(other)
+        return Sequential().extend(chain.from_iterable([self] * other))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> Sequential:
+        self._check_factor(other)
+        return self.extend(list(self) * (other - 1))
+
     def pop(self, key: int | slice) -> Any:
         """Remove the module at ``key`` and return it."""
         value = self[key]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramtool.tensor import Tensor, _format
+from paramtool.tensor import Tensor, _format, _init
 
 
 class Parameter(Tensor):
@@ -26,9 +26,7 @@ class Parameter(Tensor):
             data = Tensor()
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
-        self._cell = data._cell
-        self.requires_grad = requires_grad
-        self.grad = None
+        _init(self, data._cell, requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + _format(self, "tensor(")
@@ -60,7 +58,5 @@ class Buffer(Tensor):
 
     def __init__(self, data: Tensor | None = None, *, persistent: bool = True) -> None:
         data = Tensor() if data is None else data
-        self._cell = data._cell
-        self.requires_grad = False
-        self.grad = None
+        _init(self, data._cell, False)
         self.persistent = persistent

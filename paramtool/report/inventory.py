@@ -134,8 +134,16 @@ class Inventory:
         raise KeyError(name)
 
     def unique_rows(self) -> list[TensorRow]:
-        """Rows of distinct tensors (the canonical name of each tie group)."""
-        return [row for row in self.rows if row.tied_to is None]
+        """Rows of distinct tensors: the canonical name of each tie group, or the first of its
+        names that a filter kept when it dropped the canonical one."""
+        seen: set[str] = set()
+        result = []
+        for row in self.rows:
+            key = row.tied_to or row.name
+            if key not in seen:
+                seen.add(key)
+                result.append(row)
+        return result
 
     def values(self, name: str) -> np.ndarray:
         """The values of ``name`` as a numpy array (computed or read; not kept)."""

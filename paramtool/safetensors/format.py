@@ -209,6 +209,20 @@ def _metadata(value: object, path: object) -> dict[str, str]:
     return value  # type: ignore[return-value]
 
 
+def _checked_numel(shape: list[int]) -> int:
+    """The product of ``shape``, or ``_U64`` as soon as a partial product reaches 2**64.
+
+    Multiplies left to right and stops at the first overflow, as the reference reader does, so
+    a header of millions of huge dimensions costs linear time, not quadratic big-int products.
+    """
+    numel = 1
+    for dim in shape:
+        numel *= dim
+        if numel >= _U64:
+            return _U64
+    return numel
+
+
 def _entry(name: str, value: object, path: object) -> TensorInfo:
     if not isinstance(value, dict) or set(value) != {"dtype", "shape", "data_offsets"}:
         raise _fail(path, "entry must have exactly dtype, shape and data_offsets", name)
@@ -222,7 +236,7 @@ def _entry(name: str, value: object, path: object) -> TensorInfo:
     begin, end = offsets
     if end < begin:
         raise _fail(path, f"data_offsets [{begin}, {end}] end before they begin", name)
-    bits = math.prod(shape) * dtype_bits(code)
+    bits = _checked_numel(shape) * dtype_bits(code)
     if bits >= _U64 * 8:
         raise _fail(path, "byte size of shape x dtype overflows 64 bits", name)
     if bits % 8:

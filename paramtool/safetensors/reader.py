@@ -24,6 +24,11 @@ from paramtool.safetensors.format import (
 )
 
 
+#: numpy's limits on an array's shape: dimensions, and the largest size of one dimension.
+MAX_NDIM = 64
+_MAX_DIM = 2**63 - 1
+
+
 def map_file(path: str | os.PathLike[str]) -> tuple[mmap.mmap, Header]:
     """Map a file copy-on-write and validate its header.
 
@@ -58,9 +63,16 @@ def array_from(mapping: Any, header: Header, info: TensorInfo, path: object) -> 
     """The array of one tensor, a zero-copy view of ``mapping``.
 
     Raises:
-        SafetensorsError: the tensor's dtype cannot be held by numpy (F4, F6_*).
+        SafetensorsError: the tensor's dtype (F4, F6_*) or shape (more than 64 dimensions, a
+            dimension of 2**63 or more) cannot be held by numpy.
     """
-    dtype = numpy_dtype(info.dtype, f"{path}: tensor {info.name!r}")
+    where = f"{path}: tensor {info.name!r}"
+    dtype = numpy_dtype(info.dtype, where)
+    if len(info.shape) > MAX_NDIM or any(d > _MAX_DIM for d in info.shape):
+        raise SafetensorsError(
+            f"{where}: numpy cannot hold a shape of {len(info.shape)} dimensions, the largest "
+            f"{max(info.shape)} (at most {MAX_NDIM} dimensions, each below 2**63)"
+        )
     if info.nbytes == 0:
         return np.empty(info.shape, dtype)
     offset = header.data_start + info.begin

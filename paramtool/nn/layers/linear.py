@@ -95,7 +95,15 @@ class Bilinear(Layer):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-draw weight and bias from U(-1/sqrt(in1), 1/sqrt(in1))."""
+        """Re-draw weight and bias from U(-1/sqrt(in1), 1/sqrt(in1)).
+
+        Raises:
+            ValueError: ``in1_features`` is not positive (PyTorch's message).
+        """
+        if self.in1_features <= 0:
+            raise ValueError(
+                f"in1_features must be > 0, but got (in1_features={self.in1_features})"
+            )
         bound = 1 / math.sqrt(self.weight.size(1))
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:

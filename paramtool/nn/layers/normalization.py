@@ -27,7 +27,13 @@ class _AffineNorm(Layer):
 
 
 class _NormBase(_AffineNorm):
-    """What BatchNorm and InstanceNorm share: affine parameters and running statistics."""
+    """What BatchNorm and InstanceNorm share: affine parameters and running statistics.
+
+    A state_dict without ``num_batches_tracked`` (written before PyTorch had it, as older
+    torchvision checkpoints are) loads and keeps the current count, as PyTorch loads it.
+    """
+
+    _optional_state = frozenset({"num_batches_tracked"})
 
     def __init__(
         self,

@@ -56,6 +56,14 @@ def _fill_padding_idx_with_zero(weight: Any, padding_idx: int | None) -> None:
         weight.data[padding_idx] = 0
 
 
+def _table_shape(embeddings: Any) -> tuple[int, int]:
+    """The (rows, columns) of a pretrained table; PyTorch's AssertionError unless 2-d."""
+    if embeddings.dim() != 2:
+        raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
+    rows, cols = embeddings.shape
+    return rows, cols
+
+
 def _weight_parameter(
     weight: Any, num_embeddings: int, embedding_dim: int, requires_grad: bool
 ) -> Parameter:
@@ -175,9 +183,7 @@ class Embedding(_EmbeddingTable):
         Raises:
             AssertionError: ``embeddings`` is not 2-dimensional.
         """
-        if embeddings.dim() != 2:
-            raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
-        rows, cols = embeddings.shape
+        rows, cols = _table_shape(embeddings)
         return cls(
             rows,
             cols,
@@ -229,3 +235,30 @@ class EmbeddingBag(_EmbeddingTable):
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx!r}"
         return s
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Any,
+        freeze: bool = True,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ) -> EmbeddingBag:
+        """An EmbeddingBag whose weight is ``embeddings`` (2-d), frozen unless ``freeze=False``.
+
+        Raises:
+            AssertionError: ``embeddings`` is not 2-dimensional.
+        """
+        rows, cols = _table_shape(embeddings)
+        bag = cls(
+            rows, cols, max_norm=max_norm, norm_type=norm_type,
+            scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse, _weight=embeddings,
+            include_last_offset=include_last_offset, padding_idx=padding_idx,
+        )  # fmt: skip
+        bag.weight.requires_grad = not freeze
+        return bag
