@@ -13,9 +13,9 @@ import numpy as np
 
 from paramtool import recipes
 from paramtool.dtypes import as_dtype
+from paramtool.promotion import check_random_dtype
 from paramtool.random import Generator
 from paramtool.tensor import Tensor, from_array
-from paramtool.tensor_ops import check_random_dtype
 
 
 def _shape(size: tuple[Any, ...]) -> tuple[int, ...]:

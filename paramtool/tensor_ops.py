@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.promotion import category, check_random_dtype, dtype_stem, result_type
+
 
 def _wrap(array: Any) -> Any:
     from paramtool.tensor import from_array  # noqa: PLC0415 - tensor imports this module
@@ -32,67 +34,9 @@ def _unwrap(value: Any) -> Any:
 _COMPARISONS = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
 
 
-def _category(dtype: np.dtype) -> int:
-    """0 for bool, 1 for integers, 2 for floating point: PyTorch's promotion categories."""
-    return 0 if dtype.kind == "b" else (1 if dtype.kind in "iu" else 2)
-
-
-def _promote(a: np.dtype | None, b: np.dtype | None) -> np.dtype | None:
-    """PyTorch's ``promote_types`` for the dtypes paramtool holds (None is "no operand")."""
-    if a is None or b is None or a == b:
-        return b if a is None else a
-    if _category(a) != _category(b):
-        return a if _category(a) > _category(b) else b
-    if _category(a) == 2:
-        if np.dtype(np.float64) in (a, b):
-            return np.dtype(np.float64)
-        if a.itemsize == b.itemsize:  # bfloat16 with float16
-            return np.dtype(np.float32)
-        return a if a.itemsize > b.itemsize else b
-    return np.promote_types(a, b)
-
-
-def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
-    """A lower-priority group's dtype counts only when its category is higher."""
-    if higher is None or lower is None:
-        return lower if higher is None else higher
-    if _category(higher) == 2:
-        return higher
-    if _category(higher) == 0 or _category(lower) == 2:
-        return _promote(higher, lower)
-    return higher
-
-
-def result_type(*operands: Any) -> np.dtype | None:
-    """The dtype PyTorch gives an arithmetic result of ``operands``; None if one is unknown.
-
-    Tensors with dimensions decide; a 0-d tensor or a Python scalar changes the result only
-    when its category (bool < integer < floating) is higher, and a Python float then gives
-    float32 (PyTorch's default dtype): ``float16 tensor * tensor(2.0)`` stays float16.
-    """
-    dims: np.dtype | None = None
-    zeros: np.dtype | None = None
-    scalars: np.dtype | None = None
-    for x in operands:
-        if hasattr(x, "dtype") and hasattr(x, "ndim") and not isinstance(x, np.generic):
-            if x.ndim:
-                dims = _promote(dims, np.dtype(x.dtype))
-            else:
-                zeros = _promote(zeros, np.dtype(x.dtype))
-        elif isinstance(x, bool | np.bool_):
-            scalars = _promote(scalars, np.dtype(np.bool_))
-        elif isinstance(x, int | np.integer):
-            scalars = _promote(scalars, np.dtype(np.int64))
-        elif isinstance(x, float | np.floating):
-            scalars = _promote(scalars, np.dtype(np.float32))
-        else:
-            return None
-    return _combine(dims, _combine(zeros, scalars))
-
-
 def _arithmetic_dtype(op: Any, *operands: Any) -> np.dtype | None:
     dtype = result_type(*operands)
-    if op is operator.truediv and dtype is not None and _category(dtype) < 2:
+    if op is operator.truediv and dtype is not None and category(dtype) < 2:
         return np.dtype(np.float32)
     return dtype
 
@@ -112,11 +56,12 @@ def _binary(op: Any, reflected: bool = False) -> Any:
 def _inplace(op: Any) -> Any:
     def method(self: Any, other: Any) -> Any:
         from paramtool.tensor import _writable  # noqa: PLC0415
+
         dtype = _arithmetic_dtype(op, self, other)
-        if dtype is not None and _category(dtype) > _category(self.dtype):
+        if dtype is not None and category(dtype) > category(self.dtype):
             raise RuntimeError(
-                f"result type {_stem(dtype)} can't be cast to the desired output type "
-                f"{_stem(self.dtype)}"
+                f"result type {dtype_stem(dtype)} can't be cast to the desired output type "
+                f"{dtype_stem(self.dtype)}"
             )
         self.materialize()
         array = _writable(self._cell)
@@ -238,7 +183,7 @@ class TensorOps:
         if not self.is_floating_point():  # type: ignore[attr-defined]
             raise RuntimeError(
                 "mean(): could not infer output dtype. Input dtype must be either a floating "
-                f"point or complex dtype. Got: {_stem(self.dtype)}"  # type: ignore[attr-defined]
+                f"point or complex dtype. Got: {dtype_stem(self.dtype)}"  # type: ignore[attr-defined]
             )
         return _wrap(self._array().mean(axis=dim, keepdims=keepdim))
 
@@ -380,18 +325,6 @@ class TensorOps:
 
 
 builtin_bool = bool
-
-
-def _stem(dtype: np.dtype) -> str:
-    from paramtool.type_names import dtype_stem  # noqa: PLC0415 - type_names imports this module
-
-    return dtype_stem(dtype)
-
-
-def check_random_dtype(dtype: np.dtype, kernel: str) -> None:
-    """PyTorch's error for random values of a non-floating-point dtype."""
-    if _category(dtype) < 2:
-        raise NotImplementedError(f'"{kernel}" not implemented for \'{_stem(dtype)}\'')
 
 
 def _check_std_var(tensor: Any) -> None:

@@ -49,18 +49,11 @@ def _log_mills(t: float) -> float:
     return -math.log(tail)
 
 
-def log_norm_cdf(x: float) -> float:
-    """:math:`\\log\\Phi(x)`, to full precision even where :math:`\\Phi(x)` underflows."""
-    if x > -5.0:
-        return math.log(norm_cdf(x))
-    if x < -1e150:  # x**2 would overflow; the probability is 0 to any precision
-        return -math.inf
-    return _log_pdf(x) + _log_mills(-x)
-
-
-def _pdf_over(x: float, log_z: float) -> float:
-    """:math:`\\varphi(x) / Z` from :math:`\\log Z` (0 at an infinite bound)."""
-    return 0.0 if math.isinf(x) else math.exp(_log_pdf(x) - log_z)
+def _log_cdf_over_pdf(x: float) -> float:
+    """:math:`\\log(\\Phi(x) / \\varphi(x))`, without forming either where they underflow."""
+    if x <= -5.0:
+        return _log_mills(-x)
+    return math.log(norm_cdf(x)) - _log_pdf(x)
 
 
 def _lower_tail(mean: float, std: float, a: float, b: float) -> tuple[float, float]:
@@ -71,12 +64,26 @@ def _lower_tail(mean: float, std: float, a: float, b: float) -> tuple[float, flo
     return alpha, beta
 
 
-def _log_mass(alpha: float, beta: float) -> float:
-    """:math:`\\log(\\Phi(\\beta) - \\Phi(\\alpha))` for ``alpha <= 0`` or ``beta <= 0``."""
-    log_hi = log_norm_cdf(beta)
-    if log_hi == -math.inf or alpha >= beta:
-        return -math.inf
-    return log_hi + math.log1p(-math.exp(log_norm_cdf(alpha) - log_hi))
+def _tail_terms(alpha: float, beta: float) -> tuple[float, float, float]:
+    """``(log Z, phi(alpha) / Z, phi(beta) / Z)`` with ``Z = Phi(beta) - Phi(alpha)``.
+
+    For ``beta <= 0``, every term is taken relative to :math:`\\varphi(\\beta)`, so that
+    intervals thousands of standard deviations out keep full precision.
+    """
+    if beta > 0:  # the interval holds the mean: Z is at least 1/2 of Phi(beta) - Phi(0)
+        z = norm_cdf(beta) - norm_cdf(alpha)
+        fa = 0.0 if math.isinf(alpha) else math.exp(_log_pdf(alpha)) / z
+        fb = 0.0 if math.isinf(beta) else math.exp(_log_pdf(beta)) / z
+        return math.log(z), fa, fb
+    h_beta = _log_cdf_over_pdf(beta)
+    if math.isinf(alpha):
+        drop, ratio = -math.inf, 0.0
+    else:
+        drop = -0.5 * (alpha - beta) * (alpha + beta)  # log phi(alpha) - log phi(beta)
+        ratio = math.exp(drop + _log_cdf_over_pdf(alpha) - h_beta)  # Phi(alpha) / Phi(beta)
+    rest = -math.log1p(-ratio)  # log(Phi(beta) / Z)
+    log_z = _log_pdf(beta) + h_beta - rest
+    return log_z, math.exp(drop - h_beta + rest), math.exp(-h_beta + rest)
 
 
 def acceptance(mean: float, std: float, a: float, b: float) -> float:
@@ -84,16 +91,23 @@ def acceptance(mean: float, std: float, a: float, b: float) -> float:
 
     Computed from the nearer tail, so that an interval far out keeps its (tiny) probability.
     """
-    return math.exp(_log_mass(*_lower_tail(mean, std, a, b)))
+    alpha, beta = _lower_tail(mean, std, a, b)
+    return 0.0 if alpha >= beta else math.exp(_tail_terms(alpha, beta)[0])
 
 
 def truncated_std(mean: float, std: float, a: float, b: float) -> float:
-    """The standard deviation of the truncated distribution (closed form, stable in the tails)."""
+    """The standard deviation of the truncated distribution (closed form, stable in the tails).
+
+    An interval over which the log-density changes by less than 1e-2 is treated as uniform
+    (relative error below 1e-5), where the closed form would cancel catastrophically.
+    """
     alpha, beta = _lower_tail(mean, std, a, b)
-    log_z = _log_mass(alpha, beta)
-    if log_z == -math.inf:
+    if not alpha < beta:
         return 0.0
-    fa, fb = _pdf_over(alpha, log_z), _pdf_over(beta, log_z)
+    width = beta - alpha
+    if width * max(abs(alpha), abs(beta), 1.0) < 1e-2:
+        return std * width / math.sqrt(12.0)
+    _, fa, fb = _tail_terms(alpha, beta)
     ta = alpha * fa if math.isfinite(alpha) else 0.0
     tb = beta * fb if math.isfinite(beta) else 0.0
     var = 1 + (ta - tb) - (fa - fb) ** 2

@@ -10,22 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from paramtool.device import Device, as_device
-from paramtool.dtypes import all_dtypes, dtype_name
+from paramtool.dtypes import all_dtypes
 from paramtool.errors import DTypeError
+from paramtool.promotion import dtype_stem
 from paramtool.tensor_ops import TensorOps
-
-#: Legacy stems that are not the dtype's name capitalised (``float32`` -> ``Float``).
-_STEMS = {
-    "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
-    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-    "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
-}  # fmt: skip
-
-
-def dtype_stem(dtype: np.dtype) -> str:
-    """PyTorch's scalar-type name of a dtype, as its messages write it: ``Float``, ``Long``."""
-    name = dtype_name(dtype)
-    return _STEMS.get(name, name[:1].upper() + name[1:])
 
 
 def legacy_type_name(dtype: np.dtype, device: Device) -> str:

@@ -84,6 +84,32 @@ def test_trunc_normal_ks(mean: float, std: float, a: float, b: float, dtype) -> 
     assert values.std() == pytest.approx(target.std(), rel=0.02)
 
 
+@pytest.mark.parametrize(
+    ("mean", "std", "a", "b"),
+    [(0.0, 1.0, 200.0, 201.0), (1.0, 1e-3, -0.5, 0.5), (0.0, 1.0, -51.0, -50.0),
+     (0.0, 1.0, 10.0, 10.001)],
+)  # fmt: skip
+def test_trunc_normal_far_from_the_mean_ks_and_expected_std(mean, std, a, b) -> None:
+    """Intervals hundreds of std from the mean: the distribution there is close to an
+    exponential of rate |a - mean| / std^2, resolved to float64 precision."""
+    values = _values(lambda t: init.trunc_normal_(t, mean, std, a, b), dtype=paramtool.float64)
+    assert values.min() >= a and values.max() <= b
+    target = stats.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
+    assert _ks(values, target) > ALPHA
+    expected = init.trunc_normal_(paramtool.empty(1), mean, std, a, b).recipe.expected_std((1,))
+    assert expected == pytest.approx(values.std(), rel=0.02)
+
+
+@pytest.mark.parametrize("mean", [0.0, 5.0])
+def test_trunc_normal_with_huge_std_is_uniform_at_full_resolution(mean: float) -> None:
+    """std 1e6 over [-1, 1]: the density is flat there to 1e-12, so the values are U(-1, 1)
+    with float32's resolution, not a few levels of a coarse inverse CDF."""
+    values = _values(lambda t: init.trunc_normal_(t, mean, 1e6, -1.0, 1.0))
+    assert values.min() >= -1 and values.max() <= 1
+    assert _ks(values, stats.uniform(-1, 2)) > ALPHA
+    assert len(np.unique(values)) > 0.9 * N
+
+
 @pytest.mark.parametrize("dtype", [paramtool.float32, paramtool.float16, paramtool.bfloat16])
 @pytest.mark.parametrize(
     ("mean", "std", "a", "b"),

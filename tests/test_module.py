@@ -180,7 +180,8 @@ def test_load_accepts_numpy_arrays_and_keeps_buffer_dtype() -> None:
     assert model.count.tolist() == [1, 2, 3]
 
 
-def test_tied_parameter_is_loaded_once_from_its_first_name() -> None:
+def test_tied_parameter_is_loaded_once_with_its_last_value() -> None:
+    # PyTorch loads each name in turn, so the last name's value is the one a tie keeps.
     linear = nn.Linear(2, 2)
     model = nn.Sequential(linear, linear)
     state = {
@@ -189,7 +190,8 @@ def test_tied_parameter_is_loaded_once_from_its_first_name() -> None:
     }  # fmt: skip
     model.load_state_dict(state)
     assert model[0].weight is model[1].weight
-    assert model[0].weight.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert model[0].weight.tolist() == [[2.0, 2.0], [2.0, 2.0]]
+    assert model[1].bias.tolist() == [2.0, 2.0]
 
 
 def test_load_with_assign_takes_the_tensors_and_keeps_ties_and_requires_grad() -> None:
@@ -200,7 +202,7 @@ def test_load_with_assign_takes_the_tensors_and_keeps_ties_and_requires_grad() -
     model.load_state_dict(state, assign=True)
     assert isinstance(model[0].weight, nn.Parameter)
     assert model[0].weight is model[1].weight
-    assert model[0].weight.shares_storage(state["0.weight"])
+    assert model[0].weight.shares_storage(state["1.weight"])  # the last name's, as when copying
     assert model[0].weight.requires_grad and not model[0].bias.requires_grad
 
 

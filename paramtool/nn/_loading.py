@@ -2,7 +2,8 @@
 
 A load is planned first: :class:`LoadPlan` walks the tree like PyTorch, collecting the missing
 and unexpected keys, every size mismatch and the writes to make. Only when nothing is wrong are
-the writes made, so a failed load leaves the model as it was. A tied parameter is written once.
+the writes made, so a failed load leaves the model as it was. A tied parameter is written once,
+with the value of its last name (PyTorch's result).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class StateDictMethods:
         """Copy values from ``state_dict`` into this module's parameters and buffers.
 
         Everything is checked before anything is written, so a load that fails changes nothing.
-        A tied parameter is written once.
+        A tied parameter is written once, with the value of its last name, as PyTorch leaves it.
 
         Args:
             state_dict: Name -> Tensor (or numpy array), as :meth:`state_dict` gives.
@@ -182,8 +183,9 @@ class LoadPlan:
                 f"checkpoint, the shape in current model is {target.shape}."
             )
             return
-        entry = self.writes.setdefault(id(target), (target, source, []))
-        entry[2].append((module, name))
+        # A tie is written once, with the value of its last name: PyTorch's result.
+        slots = self.writes[id(target)][2] if id(target) in self.writes else []
+        self.writes[id(target)] = (target, source, [*slots, (module, name)])
 
     def check(self, model_name: str, strict: bool) -> None:
         """Raise PyTorch's error listing every problem found, if there is one.
