@@ -295,16 +295,16 @@ class TensorOps:
         return self.fill_(0)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Any:
-        from paramtool.recipes import Uniform  # noqa: PLC0415
+        from paramtool.nn import init  # noqa: PLC0415 - init builds on tensors
 
         check_random_dtype(self.dtype, "check_uniform_bounds")  # type: ignore[attr-defined]
-        return self._set_recipe(Uniform(float(a), float(b)), generator)  # type: ignore[attr-defined]
+        return init.uniform_(self, a, b, generator)
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Any:
-        from paramtool.recipes import Normal  # noqa: PLC0415
+        from paramtool.nn import init  # noqa: PLC0415
 
         check_random_dtype(self.dtype, "normal_kernel_cpu")  # type: ignore[attr-defined]
-        return self._set_recipe(Normal(float(mean), float(std)), generator)  # type: ignore[attr-defined]
+        return init.normal_(self, mean, std, generator)
 
     def copy_(self, src: Any) -> Any:
         """Copy ``src``'s values into this tensor, casting dtype and moving device."""

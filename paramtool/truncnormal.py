@@ -115,10 +115,14 @@ def truncated_std(mean: float, std: float, a: float, b: float) -> float:
 
 
 def _step(value: np.ndarray, up: bool) -> np.ndarray:
-    """The next value of ``value``'s dtype towards +inf (``up``) or -inf, by its bit pattern."""
+    """The next value of ``value``'s dtype towards +inf (``up``) or -inf, by its bit pattern.
+
+    Formats without a sign bit (float8_e8m0fnu) order their bit patterns like their values.
+    """
     uint = np.dtype(f"u{value.dtype.itemsize}")
     bits = int(value.view(uint)[()])
-    sign = 1 << (8 * value.dtype.itemsize - 1)
+    signed = float(ml_dtypes.finfo(value.dtype).min) < 0
+    sign = 1 << (8 * value.dtype.itemsize - 1) if signed else 0
     if float(value) == 0:
         bits = 1 if up else sign | 1
     elif (bits & sign == 0) == up:
@@ -186,7 +190,10 @@ def _offset_sampler(mean: float, std: float, lo: float, hi: float) -> Draw:
     else:
         root = math.sqrt(start * start + 4.0)
         rate = 0.5 * (start + root)
-        propose, log_ratio = _exponential_offsets(rate, width), _tail_log_ratio(-2.0 / (start + root))
+        propose, log_ratio = (
+            _exponential_offsets(rate, width),
+            _tail_log_ratio(-2.0 / (start + root)),
+        )
 
     def draw(source: ChunkSource, chunk: Any) -> None:
         _accepted(source, chunk, propose, log_ratio)

@@ -6,6 +6,7 @@ The reference numbers are recorded from torch.nn.init by ``fixtures/record_torch
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import warnings
@@ -72,10 +73,10 @@ def _bad_calls() -> dict:
 @pytest.mark.parametrize("case", sorted(TORCH["errors"]))
 def test_error_texts_match_torch(case: str) -> None:
     expected = TORCH["errors"][case]
-    assert expected["type"] == "ValueError"
+    assert expected["type"] in ("ValueError", "RuntimeError")
     with pytest.raises(InitError) as info:
         _bad_calls()[case]()
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, getattr(builtins, expected["type"]))
     assert str(info.value) == expected["message"]
 
 

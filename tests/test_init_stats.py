@@ -121,6 +121,17 @@ def test_trunc_normal_never_leaves_bounds(dtype, mean, std, a, b) -> None:
     assert values.min() >= a and values.max() <= b
 
 
+@pytest.mark.parametrize(
+    ("dtype", "a", "b", "values"),
+    [("float8_e8m0fnu", 2.0, 3.0, {2.0}), ("float8_e8m0fnu", 0.3, 1.5, {0.5, 1.0}),
+     ("float8_e4m3fn", 2.0, 3.0, {2.0, 2.25, 2.5, 2.75, 3.0})],
+)  # fmt: skip
+def test_trunc_normal_float8_bounds_round_inwards(dtype: str, a: float, b: float, values) -> None:
+    """float8_e8m0fnu holds only powers of two and has no sign bit: 3 rounds in to 2, not 4."""
+    got = _values(lambda t: init.trunc_normal_(t, 0, 1, a, b), (20_000,), getattr(paramtool, dtype))
+    assert set(np.unique(got).tolist()) == values
+
+
 def test_trunc_normal_low_precision_follows_the_target_once_rounded() -> None:
     values = _values(lambda t: init.trunc_normal_(t, 0, 1e-3, -2e-3, 2e-3), dtype=paramtool.half)
     target = stats.truncnorm(-2, 2, scale=1e-3)

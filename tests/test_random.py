@@ -17,6 +17,7 @@ RECIPE_INITS = {
     "uniform": lambda t: init.uniform_(t, -0.5, 0.5),
     "trunc_normal": lambda t: init.trunc_normal_(t, std=0.02),
     "trunc_normal_tail": lambda t: init.trunc_normal_(t, 0, 1, 2.5, 4.0),
+    "trunc_normal_flat": lambda t: init.trunc_normal_(t, 0, 1e4, -1.0, 1.0),
     "sparse": lambda t: init.sparse_(t, 0.25),
 }
 

@@ -69,7 +69,12 @@ CORPUS = {
         True,
     ),  # fmt: skip
     "millions of huge dims": (
-        raw_file('{"a":{"dtype":"U8","shape":[' + ",".join(["18446744073709551615"] * 400_000) + '],"data_offsets":[0,1]}}', bytes(1)),  # noqa: E501
+        raw_file(
+            '{"a":{"dtype":"U8","shape":['
+            + ",".join(["18446744073709551615"] * 400_000)
+            + '],"data_offsets":[0,1]}}',
+            bytes(1),
+        ),
         "overflows",
         True,
     ),  # fmt: skip

@@ -75,6 +75,10 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     return int(_fan.correct_fan(tensor.shape, mode))
 
 
+class _RangeError(InitError, RuntimeError):
+    """A bad range for ``uniform_`` / ``normal_``: a RuntimeError, as PyTorch raises there."""
+
+
 def _set(tensor: Tensor, recipe: recipes.Recipe, generator: Generator | None = None) -> Tensor:
     return tensor._set_recipe(recipe, generator)
 
@@ -92,7 +96,14 @@ def uniform_(
 
     Returns:
         ``tensor``.
+
+    Raises:
+        InitError: (a RuntimeError, as in PyTorch) ``a > b``.
     """
+    if a > b:
+        raise _RangeError(
+            f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}"
+        )
     return _set(tensor, recipes.Uniform(float(a), float(b)), generator)
 
 
@@ -109,7 +120,12 @@ def normal_(
 
     Returns:
         ``tensor``.
+
+    Raises:
+        InitError: (a RuntimeError, as in PyTorch) ``std < 0``.
     """
+    if std < 0:
+        raise _RangeError(f"normal expects std >= 0.0, but found std {std:g}")
     return _set(tensor, recipes.Normal(float(mean), float(std)), generator)
 
 

@@ -23,7 +23,6 @@ from paramtool.safetensors.format import (
     parse_header,
 )
 
-
 #: numpy's limits on an array's shape: dimensions, and the largest size of one dimension.
 MAX_NDIM = 64
 _MAX_DIM = 2**63 - 1
