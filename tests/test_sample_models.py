@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import time
 import tracemalloc
 from functools import cache
 from pathlib import Path
@@ -289,16 +288,13 @@ def test_llama70b_construction_allocates_no_parameter_memory():
     module = load_sample("llama.py")
     module.build_model(size="70b", num_hidden_layers=1)  # warm the imports and caches
     tracemalloc.start()
-    start = time.perf_counter()
-    model = module.build_model(size="70b")
-    seconds = time.perf_counter() - start
+    model = module.build_model(size="70b")  # its speed is measured by bench_construct.py
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     params = list(model.parameters())
     assert all(p.is_deferred for p in params)
     # 69e9 parameters are 138 GB in float16; book-keeping for 723 tensors is a few MB at most.
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
-    assert seconds < 5.0, f"took {seconds:.2f} s"
 
 
 def test_sample_files_import_only_paramtool_and_the_standard_library():
