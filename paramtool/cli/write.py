@@ -244,14 +244,16 @@ def init(
 
 
 def render_init(console: Any, rows: list[dict[str, Any]]) -> None:
-    """Per-parameter table: the recipe, the std it should give, and what the values show."""
-    columns = ["name", "shape", "init", "expected std", "mean", "std", "min", "max"]
-    out = table(console, columns, numeric=columns[3:], wrap=["name", "init"])
+    """Per-parameter table: what chose the init (the scheme, a rule's pattern, or the bias /
+    norm / layer default), the recipe, the std it should give, and what the values show."""
+    columns = ["name", "shape", "by", "init", "expected std", "mean", "std", "min", "max"]
+    out = table(console, columns, numeric=columns[4:], wrap=["name", "by", "init"])
     for row in rows:
         st = row["stats"]
         out.add_row(
             row["name"],
             shape(row["shape"]),
+            row["rule"].partition("=")[0] if row["source"] == "rule" else row["source"],
             row["recipe"] or "-",
             number(row["expected_std"]),
             *(number(st[key]) for key in ("mean", "std", "min", "max")),
