@@ -248,9 +248,12 @@ def test_init_reports_stats_against_expected_std(tmp_path: Path) -> None:
 def test_init_table() -> None:
     result = invoke("init", MODELS / "mlp.py", "--scheme", "kaiming", "--seed", "0")
     assert result.exit_code == 0, result.output
-    header, first = result.stdout.splitlines()[:2]
-    assert header.split()[:4] == ["name", "shape", "init", "expected"]
-    assert first.startswith("0.weight") and "normal" in first
+    header, first, second = result.stdout.splitlines()[:3]
+    assert header.split()[:5] == ["name", "shape", "by", "init", "expected"]
+    assert first.startswith("0.weight") and first.split()[3] == "scheme" and "normal" in first
+    assert second.startswith("0.bias") and second.split()[2] == "bias" and "zeros" in second
+    ruled = invoke("init", MODELS / "mlp.py", "--rule", "*.bias=ones").stdout.splitlines()[2]
+    assert ruled.split()[2:4] == ["*.bias", "ones"]
 
 
 def test_load_report_stays_readable_for_long_lists(tmp_path: Path) -> None:
@@ -315,7 +318,8 @@ def test_narrow_terminal_folds_names_never_numbers_or_shapes() -> None:
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 60
     for cell in ("[768, 2304]", "1,769,472", "float32", "trainable"):
         assert cell in text  # whole, on one line
-    rows = [{"name": "0.weight", "shape": [3, 4], "recipe": "normal(mean=0, std=0.707107)",
+    rows = [{"name": "0.weight", "shape": [3, 4], "source": "scheme", "rule": None,
+             "recipe": "normal(mean=0, std=0.707107)",
              "expected_std": 0.7071067811865476,
              "stats": {"mean": -0.04252, "std": 0.2375, "min": -0.4175, "max": 0.3718}}]  # fmt: skip
     screen = io.StringIO()
