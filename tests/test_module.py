@@ -332,6 +332,17 @@ def test_materialize_does_not_depend_on_order() -> None:
     assert not np.array_equal(third[0].weight.numpy(), first[0].weight.numpy())
 
 
+def test_materialize_a_submodule_under_its_name_in_the_model() -> None:
+    whole = nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2)).materialize(seed=4)
+    part = nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2))
+    part[1].materialize(seed=4, prefix="1")
+    assert part[0].weight.is_deferred
+    np.testing.assert_array_equal(part[1].weight.numpy(), whole[1].weight.numpy())
+    np.testing.assert_array_equal(part[1].bias.numpy(), whole[1].bias.numpy())
+    alone = nn.Linear(5, 2).materialize(seed=4)  # keyed by "weight": other values
+    assert not np.array_equal(alone.weight.numpy(), whole[1].weight.numpy())
+
+
 # -- attributes, modes, calls -------------------------------------------------------------------
 
 

@@ -104,7 +104,7 @@ class ConversionMethods:
         """Cast floating-point parameters and buffers to bfloat16."""
         return self._cast_floating("bfloat16")
 
-    def materialize(self: M, seed: int | None = None) -> M:
+    def materialize(self: M, seed: int | None = None, prefix: str = "") -> M:
         """Make every deferred parameter and buffer real, in place.
 
         Each tensor's values come from the stream of its canonical name (its first name in
@@ -113,8 +113,13 @@ class ConversionMethods:
 
         Args:
             seed: The seed; default the global one (``paramtool.manual_seed``).
+            prefix: This module's name inside the model, so that a submodule gets the values it
+                has in the whole model: ``model.layers[3].materialize(seed, "layers.3")``.
         """
-        for name, tensor in (*self.named_parameters(), *self.named_buffers()):
+        for name, tensor in (
+            *self.named_parameters(prefix=prefix),
+            *self.named_buffers(prefix=prefix),
+        ):
             tensor.materialize(name=name, seed=seed)
         return self
 
