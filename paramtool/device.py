@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.errors import DeviceError
+from paramtool.errors import DeviceError, DTypeError
 
 _CUDA_HINT = "install cupy with: pip install 'paramtool[cuda]'"
 
@@ -142,13 +142,56 @@ def device_of(array: Any) -> Device:
     return CPU
 
 
+@functools.lru_cache(maxsize=64)
+def _cupy_holds(cp: ModuleType, dtype: np.dtype) -> bool:
+    # cupy holds only the dtypes of its kernels: '?bhilqBHILQefdFD' up to cupy 13, plus
+    # ml_dtypes.bfloat16 from cupy 14; never the float8 family. Copying a host array of any
+    # other dtype raises ValueError("Unsupported dtype ..."), while cupy 13's ``empty`` accepts
+    # it and fails later, inside a kernel. So ask the installed cupy with a one-element copy.
+    try:
+        cp.asarray(np.zeros(1, dtype))
+    except (ValueError, TypeError, NotImplementedError):
+        return False
+    return True
+
+
+def check_dtype(device: Device, dtype: Any) -> None:
+    """Raise a clear error when ``device`` cannot hold arrays of ``dtype``.
+
+    Raises:
+        DeviceError: the device is not available.
+        DTypeError: the installed cupy has no arrays of this dtype (e.g. float8, or bfloat16
+            before cupy 14).
+    """
+    if device.type == "cpu":
+        return
+    cp = device.xp
+    dtype = np.dtype(dtype)
+    with device.use():
+        if _cupy_holds(cp, dtype):
+            return
+    raise DTypeError(
+        f"dtype {dtype.name} cannot live on '{device}': cupy {getattr(cp, '__version__', '?')} "
+        "has no such arrays (bfloat16 needs cupy 14 or later; no float8 format is supported); "
+        "keep such tensors on the cpu"
+    )
+
+
 def to_device(array: Any, device: Device) -> Any:
-    """Copy an array to ``device`` (no copy when it is already there)."""
+    """Copy an array to ``device`` (no copy when it is already there).
+
+    Raises:
+        DeviceError: the device is not available.
+        DTypeError: the device cannot hold the array's dtype.
+    """
     source = device_of(array)
     if source == device:
         return array
     if device.type == "cpu":
         return array.get()
+    check_dtype(device, array.dtype)
     xp = device.xp
+    # cupy.asarray copies to the *current* device (a host array, or one on another GPU), so
+    # the target device is made current for the copy.
     with device.use():
         return xp.asarray(array)

@@ -251,13 +251,18 @@ def fill_chunks(out: Any, stream: Stream, draw: Draw) -> None:
     """
     if out.size == 0:
         return
-    if not isinstance(out, np.ndarray) and not is_portable():
-        _fill_on_gpu(out, stream, draw)
-        return
-    if isinstance(out, np.ndarray) and not out.flags.c_contiguous:
-        tmp = np.empty(out.shape, out.dtype)
+    device = device_of(out)
+    if not out.flags.c_contiguous:
+        # reshape(-1) of a non-contiguous array is a copy (numpy and cupy alike), so the values
+        # would be written to it and lost: fill a contiguous array, then copy it in.
+        with device.use():
+            tmp = device.xp.empty(out.shape, out.dtype)
         fill_chunks(tmp, stream, draw)
-        out[...] = tmp
+        with device.use():
+            out[...] = tmp
+        return
+    if device.type != "cpu" and not is_portable():
+        _fill_on_gpu(out, stream, draw)
         return
     flat = out.reshape(-1)
     wdt = work_dtype(out.dtype)
@@ -275,7 +280,8 @@ def fill_chunks(out: Any, stream: Stream, draw: Draw) -> None:
         if isinstance(out, np.ndarray):
             flat[start:stop] = chunk
         else:
-            device = device_of(out)
+            # a host array assigned into a cupy array raises (cupy routes it to fill(), which
+            # takes scalars only): copy the chunk to the device first, then cast there.
             with device.use():
                 flat[start:stop] = device.xp.asarray(chunk).astype(out.dtype)
 

@@ -10,6 +10,7 @@ printable descriptions that the report shows (``describe()``) and checks against
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from paramtool import truncnormal
-from paramtool.device import device_of, to_device
+from paramtool.device import check_dtype, device_of, to_device
 from paramtool.dtypes import dtype_name
 from paramtool.errors import InitError
 from paramtool.random import ChunkSource, Stream, fill_chunks, is_portable, work_dtype
@@ -32,6 +33,26 @@ def _fmt(value: float) -> str:
 
 def _xp(array: Any) -> Any:
     return device_of(array).xp
+
+
+def _on_out_device(fill: Any) -> Any:
+    """Run ``fill(self, out, stream)`` with ``out``'s GPU current, once its dtype is checked.
+
+    cupy 13 allocates arrays of dtypes its kernels cannot handle (bfloat16) and only fails
+    inside the first kernel, so the dtype is checked first (``device.check_dtype``). cupy
+    allocates on the current device and warns (or, without peer access, raises ValueError)
+    when a kernel touches an array that lives on another one (``_check_peer_access``); a
+    ``cuda:1`` tensor must therefore be filled with device 1 current.
+    """
+
+    @functools.wraps(fill)
+    def on_device(self: Recipe, out: Any, stream: Stream) -> None:
+        device = device_of(out)
+        check_dtype(device, out.dtype)
+        with device.use():
+            fill(self, out, stream)
+
+    return on_device
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,7 @@ class Constant(Recipe):
 
     value: float | int | bool = 0
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         out[...] = self.value
 
@@ -76,6 +98,7 @@ class Arange(Recipe):
     start: float = 0
     step: float = 1
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         xp = _xp(out)
         flat = xp.arange(out.size, dtype=np.float64 if out.dtype.kind == "f" else np.int64)
@@ -93,6 +116,7 @@ class Uniform(Recipe):
     b: float = 1.0
     random = True
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         width, low = self.b - self.a, self.a
 
@@ -118,6 +142,7 @@ class Normal(Recipe):
     std: float = 1.0
     random = True
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         fill_chunks(out, stream, normal_draw(self.mean, self.std))
 
@@ -149,6 +174,7 @@ class TruncNormal(Recipe):
     b: float = 2.0
     random = True
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         lo, hi = truncnormal.inner_bounds(self.a, self.b, out.dtype)
         if lo > hi:
@@ -182,6 +208,7 @@ class Orthogonal(Recipe):
     gain: float = 1.0
     random = True
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         if out.size == 0:
             return
@@ -240,6 +267,7 @@ def haar_q(normal: Any, xp: Any, block: int = 128) -> Any:
 class Eye(Recipe):
     """The identity matrix (ones on the main diagonal of a 2-d tensor)."""
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         out[...] = 0
         idx = _xp(out).arange(min(out.shape))
@@ -255,6 +283,7 @@ class Dirac(Recipe):
 
     groups: int = 1
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         out[...] = 0
         per_group = out.shape[0] // self.groups
@@ -275,6 +304,7 @@ class Sparse(Recipe):
     std: float = 0.01
     random = True
 
+    @_on_out_device
     def fill(self, out: Any, stream: Stream) -> None:
         fill_chunks(out, stream, normal_draw(0.0, self.std))
         rows, cols = out.shape

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from paramtool import random as _random
-from paramtool.device import CPU, Device, as_device, device_of, to_device
+from paramtool.device import CPU, Device, as_device, check_dtype, device_of, to_device
 from paramtool.dtypes import as_dtype, dtype_name, is_floating_point
 from paramtool.recipes import Recipe
 from paramtool.tensor_ops import TensorOps
@@ -111,7 +111,7 @@ class Tensor(TensorOps):
                     f"Trying to create tensor with negative dimension {n}: {list(shape)}"
                 )
         if cell.device.type != "cpu":
-            cell.device.xp  # noqa: B018 - a clear DeviceError now when the device is missing
+            check_dtype(cell.device, cell.dtype)  # a clear error now, not when it is made real
         tensor = cls._from_cell(cell, requires_grad)
         tensor._set_recipe(recipe, generator)
         return tensor
@@ -306,7 +306,7 @@ class Tensor(TensorOps):
             return self
         cell = _Cell(self.shape, dtype, device)
         if self.is_deferred:
-            device.xp  # noqa: B018 - fail now, with a clear message, if the device is missing
+            check_dtype(device, dtype)  # fail now, with a clear message, if it cannot live there
             cell.recipe, cell.stream = self._cell.recipe, self._cell.stream
         else:
             array = self._cell.array

@@ -279,10 +279,14 @@ class TensorOps:
         return _wrap(self._array()[_unwrap(index)])
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        from paramtool.device import to_device  # noqa: PLC0415
         from paramtool.tensor import _writable  # noqa: PLC0415
 
         self.materialize()  # type: ignore[attr-defined]
-        _writable(self._cell)[_unwrap(index)] = _unwrap(value)  # type: ignore[attr-defined]
+        value = _unwrap(value)
+        if hasattr(value, "shape") and getattr(value, "ndim", 0):  # an array: onto our device
+            value = to_device(value, self.device)  # type: ignore[attr-defined]
+        _writable(self._cell)[_unwrap(index)] = value  # type: ignore[attr-defined]
 
     def fill_(self, value: Any) -> Any:
         from paramtool.recipes import Constant  # noqa: PLC0415

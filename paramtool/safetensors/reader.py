@@ -122,5 +122,7 @@ def load_file(path: str | os.PathLike[str], device: object = "cpu") -> dict[str,
     Raises:
         SafetensorsError: the file breaks the format.
         DeviceError: the device is not available.
+        DTypeError: the device cannot hold a tensor's dtype (cupy has no float8 arrays, and
+            no bfloat16 ones before cupy 14).
     """
     return {name: wrap(array, device) for name, array in load_arrays(path).items()}
