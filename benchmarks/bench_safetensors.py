@@ -5,8 +5,11 @@
 1. Load a multi-GB file: wall time and resident-memory growth of ``paramtool.safetensors``
    (memory-mapped) against ``safetensors.numpy.load_file`` and, when torch is installed,
    ``safetensors.torch.load_file``.
-2. Export a deferred model of that size: peak resident memory of paramtool's streaming writer
-   (about one tensor) against ``safetensors.numpy.save_file``, which needs every array in memory.
+2. Export a deferred model of that size: wall time and peak resident memory of paramtool's
+   streaming writer, which computes the next tensor while writing the current one (at most two
+   tensors held), of the same writer one tensor after the other (``overlap=False``: one tensor
+   held, generation and writing added up), and of ``safetensors.numpy.save_file``, which needs
+   every array in memory.
 
 Each measurement runs in a fresh subprocess so that resident memory is its own; medians of
 ``--repeat`` runs are printed, with ratios reference / paramtool.
@@ -67,12 +70,14 @@ def child_save(kind: str, path: str, gb: float) -> dict[str, float]:
 
     base = peak_bytes()
     start = time.perf_counter()
-    if kind == "paramtool":
-        from paramtool.safetensors import save_file
+    if kind.startswith("paramtool"):
+        from paramtool.safetensors import write_stream
 
         paramtool.manual_seed(0)
         model = {name: paramtool.randn(*shape) for name, shape in shapes(gb)}  # deferred
-        save_file(model, path, seed=0)
+        specs = [(name, tuple(t.shape), t.dtype) for name, t in model.items()]
+        overlap = kind == "paramtool"
+        write_stream(path, specs, model.__getitem__, seed=0, overlap=overlap)
     else:
         from safetensors.numpy import save_file
 
@@ -135,7 +140,7 @@ def main() -> None:
         report("load_file (lower is better; ratios are reference / paramtool)", loads, "rss_growth")
         saves = {
             k: median_of(args.repeat, "save", k, str(path), str(args.gb))
-            for k in ["paramtool", "safetensors.numpy"]
+            for k in ["paramtool", "paramtool sequential", "safetensors.numpy"]
         }
         largest = max(np.prod(s) * 4 for _, s in shapes(args.gb))
         print(f"\nexport of a {args.gb:g} GB model; largest tensor {largest / 2**20:.0f} MiB")

@@ -23,6 +23,7 @@ from paramtool.safetensors import (
     parse_size,
     save_sharded,
     save_state_dict,
+    write_stream,
 )
 
 DATA = Path(__file__).parent / "data" / "safetensors"
@@ -77,6 +78,69 @@ def test_deferred_values_are_those_of_materialize_by_name(tmp_path: Path) -> Non
     for name, param in model.state_dict().items():
         if name != "lm_head":
             np.testing.assert_array_equal(values[name], param.numpy())
+
+
+class MixedModel(nn.Module):
+    """Deferred parameters of mixed dtypes (and one tie), so the file interleaves them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Parameter(torch.randn(300, 64))
+        self.w16 = nn.Parameter(torch.randn(64, 64, dtype=torch.float16))
+        self.wbf16 = nn.Parameter(torch.rand(64, 32, dtype=torch.bfloat16))
+        self.w64 = nn.Parameter(torch.randn(17, 5, dtype=torch.float64))
+        self.steps = nn.Parameter(torch.arange(40), requires_grad=False)
+        self.mask = nn.Parameter(torch.ones(9, dtype=torch.bool), requires_grad=False)
+        self.codes = nn.Parameter(torch.full((4, 4), -3, dtype=torch.int8), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(64))
+        self.lm_head = self.embed
+
+
+def test_overlapped_export_is_byte_identical_to_the_sequential_one(tmp_path: Path) -> None:
+    model = MixedModel()
+    fast, slow = tmp_path / "fast.safetensors", tmp_path / "slow.safetensors"
+    fast_progress: list[tuple[str, int]] = []
+    save_state_dict(model, fast, seed=5, progress=lambda *row: fast_progress.append(row))
+    state = {k: v for k, v in model.state_dict().items() if k != "lm_head"}
+    specs = [(name, tuple(t.shape), t.dtype) for name, t in state.items()]
+    slow_progress: list[tuple[str, int]] = []
+    meta = {"format": "pt", "lm_head": "embed"}
+    write_stream(slow, specs, state.__getitem__, meta, 5, lambda *row: slow_progress.append(row), overlap=False)  # fmt: skip
+    assert fast.read_bytes() == slow.read_bytes()
+    assert fast_progress == slow_progress
+    # The reference parser reads each tensor's bytes: those of the materialised model.
+    stored = dict(safetensors.deserialize(fast.read_bytes()))
+    raw = fast.read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    in_file_order = sorted(stored, key=lambda name: header[name]["data_offsets"])
+    assert [name for name, _ in fast_progress] == in_file_order
+    assert len({entry["dtype"] for entry in stored.values()}) == 7
+    model.materialize(seed=5)
+    for name, entry in stored.items():
+        values = getattr(model, name).numpy()
+        assert entry["shape"] == list(values.shape)
+        assert bytes(entry["data"]) == values.astype(values.dtype.newbyteorder("<")).tobytes()
+        assert dict(fast_progress)[name] == values.nbytes
+
+
+def test_sharded_export_progress_and_bytes_match_the_sequential_writer(tmp_path: Path) -> None:
+    model = MixedModel()
+    rows: list[tuple[str, int]] = []
+    written = save_sharded(model, tmp_path / "m", max_shard_size="40KB", seed=2, progress=lambda *r: rows.append(r))  # fmt: skip
+    assert len(written) > 2
+    state = model.state_dict()
+    done: list[str] = []
+    for shard in written[:-1]:
+        header = dict(safetensors.deserialize(shard.read_bytes()))
+        names = [n for n, _ in rows if n in header]
+        again = tmp_path / "again.safetensors"
+        specs = [(n, tuple(state[n].shape), state[n].dtype) for n in names]
+        meta = dict(open_checkpoint(shard).metadata)
+        meta.update({dropped: kept for dropped, kept in open_checkpoint(shard).tied.items()})
+        write_stream(again, specs, state.__getitem__, meta, 2, overlap=False)
+        assert again.read_bytes() == shard.read_bytes()
+        done += names
+    assert done == [name for name, _ in rows]
 
 
 def test_user_metadata_wins_over_a_tie_record(tmp_path: Path) -> None:

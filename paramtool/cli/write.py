@@ -158,7 +158,9 @@ def export(
     as_json: bool,
     model_options: ModelOptions,
 ) -> None:
-    """Write the state_dict of the model to OUT as safetensors, one tensor at a time.
+    """Write the model's state_dict to OUT as safetensors, streaming.
+
+    Each tensor is computed while the previous one is written: at most two are in memory.
 
     OUT ending in .safetensors is one file; otherwise (or with --max-shard-size) it is a
     folder in the Hugging Face layout (model-0000i-of-0000N.safetensors and
@@ -215,7 +217,7 @@ def init(
     Weights of rank >= 2 get the scheme (default: each layer's own default), biases zeros and
     normalisation weights ones; --rule overrides by name, the last matching rule winning.
     Each parameter's mean, std, min and max are shown beside the std the scheme expects.
-    With -o the result is also written (streaming, one tensor at a time).
+    With -o the result is also written (streaming, at most two tensors in memory at once).
     """
     model = build(model_file, model_options, dtype, device)
     report = initialise(model, scheme or "default", rules, seed)

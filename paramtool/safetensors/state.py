@@ -101,8 +101,9 @@ def save_state_dict(
 ) -> None:
     """Save a Module's state_dict (or a state dict) as one file, tied tensors stored once.
 
-    Deferred tensors are computed one at a time while writing, with values from their names
-    and ``seed``, so a model larger than memory can be exported.
+    Deferred tensors are computed while writing, with values from their names and ``seed``,
+    the next one while the current one is written (at most two held at a time), so a model
+    larger than memory can be exported.
 
     Args:
         module_or_state: A Module, or a mapping of name -> Tensor or numpy array.

@@ -4,8 +4,10 @@ The layout is the reference writer's, so equal tensors give byte-identical files
 by dtype (the reference's ``Dtype`` enum, highest first) then by name, compact JSON with the
 metadata first, the header padded with spaces to a multiple of 8 bytes. Shapes and dtypes are
 known before any value exists, so the header is written first and each tensor's values are
-asked for in file order and dropped once written: a deferred model is exported holding one
-tensor at a time.
+asked for in file order and dropped once written. While one tensor is written, the next one's
+values are computed in a worker thread (random generation releases the GIL), so an export takes
+about as long as the slower of generating and writing rather than their sum, and holds at most
+two tensors at a time: peak memory is of the order of the largest tensor (at most twice it).
 
 Every file is written to a temporary file in the target's folder, flushed, fsynced and renamed
 over the target; on any error the temporary file is removed and an existing target is untouched.
@@ -18,7 +20,8 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,34 +257,78 @@ def write_stream(
     metadata: Mapping[str, str] | None = None,
     seed: int | None = None,
     progress: Progress | None = None,
+    *,
+    overlap: bool = True,
 ) -> list[Slot]:
     """Write a file from names, shapes and dtypes first, then each tensor's values in turn.
 
-    ``produce(name)`` is called once per tensor, in file order; its result (an array or a
-    Tensor) is written and released before the next call, so peak memory is about one tensor.
+    ``produce(name)`` is called once per tensor, in file order, and its result (an array or a
+    Tensor) turned into host values. With ``overlap``, that happens in a worker thread for the
+    next tensor while the current one is written, so at most two tensors are held at a time;
+    without it, each tensor is produced only after the previous one is written and released
+    (one tensor at a time, no thread). The file's bytes are the same either way.
 
     Args:
         path: The target file; replaced atomically.
         specs: ``(name, shape, dtype)`` for every tensor.
-        produce: Returns the values of the named tensor.
+        produce: Returns the values of the named tensor. With ``overlap`` it runs in a worker
+            thread, never two calls at once.
         metadata: The ``__metadata__`` map, or None.
         seed: The seed for values produced as deferred Tensors (None: the global seed).
-        progress: Called as ``progress(name, nbytes)`` after each tensor is written.
+        progress: Called as ``progress(name, nbytes)`` after each tensor is written (in the
+            calling thread).
+        overlap: Compute the next tensor's values while writing the current one.
 
     Returns:
         The slots written, in file order.
 
     Raises:
-        SafetensorsError: a bad spec, values not matching their spec, or a failed write.
+        SafetensorsError: a bad spec, values not matching their spec, or a failed write. An
+            exception raised by ``produce`` or a Tensor's computation propagates as it is.
     """
     header, slots = plan_layout(specs, metadata)
-    with atomic_write(path) as out:
+
+    def values(slot: Slot) -> np.ndarray:
+        return host_array(produce(slot.name), slot.name, seed)
+
+    with atomic_write(path) as out, _runner(overlap and len(slots) > 1) as submit:
         out.write(header)
-        for slot in slots:
-            write_array(out, slot, host_array(produce(slot.name), slot.name, seed))
+        pending = submit(values, slots[0]) if slots else None
+        for i, slot in enumerate(slots):
+            array = pending.result()  # type: ignore[union-attr]
+            # Only now, with the previous tensor released, is the next one started.
+            pending = submit(values, slots[i + 1]) if i + 1 < len(slots) else None
+            write_array(out, slot, array)
+            del array
             if progress is not None:
                 progress(slot.name, slot.end - slot.begin)
     return slots
+
+
+class _OnDemand:
+    """A call made when its result is asked for: the sequential stand-in for a Future."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._fn, self._args = fn, args
+
+    def result(self) -> Any:
+        return self._fn(*self._args)
+
+
+@contextlib.contextmanager
+def _runner(overlap: bool) -> Iterator[Callable[..., Any]]:
+    """Yield ``submit(fn, *args)`` returning an object whose ``result()`` is ``fn(*args)``.
+
+    With ``overlap`` the call starts at once in a single worker thread and ``result()`` waits
+    for it (re-raising its exception); leaving the context waits for a call still running, so
+    nothing is computed after the writer returns or raises. Without, the call is made by
+    ``result()`` itself.
+    """
+    if not overlap:
+        yield _OnDemand
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="paramtool-export") as pool:
+        yield pool.submit
 
 
 def save_file(
@@ -294,8 +341,8 @@ def save_file(
     """Save arrays or Tensors as one safetensors file (the reference's canonical layout).
 
     Args:
-        tensors: Name -> numpy array or paramtool Tensor (deferred ones are computed one at a
-            time while writing).
+        tensors: Name -> numpy array or paramtool Tensor (deferred ones are computed while
+            writing, the next one while the current one is written).
         path: The target file; replaced atomically.
         metadata: The ``__metadata__`` map (string values), or None.
         seed: The seed for deferred tensors' values (None: the global seed).
