@@ -7,6 +7,7 @@ the first time a CUDA device is used. Code above this module asks a tensor's dev
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from types import ModuleType
@@ -105,8 +106,6 @@ class Device:
     def use(self) -> Any:
         """A context manager making this the current device for allocations (no-op on cpu)."""
         if self.type == "cpu":
-            import contextlib  # noqa: PLC0415
-
             return contextlib.nullcontext()
         self.xp  # noqa: B018 - raises a clear DeviceError when unavailable
         return _cupy().cuda.Device(self.index or 0)

@@ -70,8 +70,7 @@ uint16 = _TABLE["uint16"]
 uint8 = _TABLE["uint8"]
 bool = _TABLE["bool"]  # noqa: A001
 
-_FLOATING = {float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2,
-             float8_e4m3fnuz, float8_e5m2fnuz, float8_e8m0fnu}  # fmt: skip
+_FLOATING = {dt for name, dt in _TABLE.items() if "float" in name}
 
 
 def as_dtype(value: object) -> np.dtype:

@@ -111,10 +111,13 @@ class Stream:
     seed: int
     key: tuple[int, ...]
 
+    def seed_sequence(self, chunk: int = 0) -> np.random.SeedSequence:
+        """The seed sequence of chunk ``chunk`` of this stream."""
+        return np.random.SeedSequence(self.seed, spawn_key=(*self.key, chunk))
+
     def generator(self, chunk: int = 0) -> np.random.Generator:
         """The independent numpy generator of chunk ``chunk`` of this stream."""
-        seq = np.random.SeedSequence(self.seed, spawn_key=(*self.key, chunk))
-        return np.random.Generator(np.random.PCG64(seq))
+        return np.random.Generator(np.random.PCG64(self.seed_sequence(chunk)))
 
 
 def named_stream(name: str, seed: int | None = None) -> Stream:
@@ -313,8 +316,8 @@ def _run(task: Callable[[int], None], count: int) -> None:
 
 def chunk_seed(stream: Stream, chunk: int) -> int:
     """A 63-bit seed for a non-numpy generator of chunk ``chunk`` of ``stream``."""
-    seq = np.random.SeedSequence(stream.seed, spawn_key=(*stream.key, chunk))
-    return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
+    state = stream.seed_sequence(chunk).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
 
 
 def _fill_on_gpu(out: Any, stream: Stream, draw: Draw) -> None:

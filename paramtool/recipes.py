@@ -10,7 +10,6 @@ printable descriptions that the report shows (``describe()``) and checks against
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -35,26 +34,6 @@ def _xp(array: Any) -> Any:
     return device_of(array).xp
 
 
-def _on_out_device(fill: Any) -> Any:
-    """Run ``fill(self, out, stream)`` with ``out``'s GPU current, once its dtype is checked.
-
-    cupy 13 allocates arrays of dtypes its kernels cannot handle (bfloat16) and only fails
-    inside the first kernel, so the dtype is checked first (``device.check_dtype``). cupy
-    allocates on the current device and warns (or, without peer access, raises ValueError)
-    when a kernel touches an array that lives on another one (``_check_peer_access``); a
-    ``cuda:1`` tensor must therefore be filled with device 1 current.
-    """
-
-    @functools.wraps(fill)
-    def on_device(self: Recipe, out: Any, stream: Stream) -> None:
-        device = device_of(out)
-        check_dtype(device, out.dtype)
-        with device.use():
-            fill(self, out, stream)
-
-    return on_device
-
-
 @dataclass(frozen=True)
 class Recipe:
     """Base class: a description of values, and the code that writes them."""
@@ -62,7 +41,21 @@ class Recipe:
     random = False
 
     def fill(self, out: Any, stream: Stream) -> None:
-        """Write the values into ``out`` in place."""
+        """Write the values into ``out`` in place, with ``out``'s GPU current.
+
+        cupy 13 allocates arrays of dtypes its kernels cannot handle (bfloat16) and only fails
+        inside the first kernel, so the dtype is checked first (``device.check_dtype``). cupy
+        allocates on the current device and warns (or, without peer access, raises ValueError)
+        when a kernel touches an array that lives on another one (``_check_peer_access``); a
+        ``cuda:1`` tensor must therefore be filled with device 1 current.
+        """
+        device = device_of(out)
+        check_dtype(device, out.dtype)
+        with device.use():
+            self._write(out, stream)
+
+    def _write(self, out: Any, stream: Stream) -> None:
+        """Write the values into ``out`` (its device is current); what each recipe defines."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -80,8 +73,7 @@ class Constant(Recipe):
 
     value: float | int | bool = 0
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         out[...] = self.value
 
     def describe(self) -> str:
@@ -98,8 +90,7 @@ class Arange(Recipe):
     start: float = 0
     step: float = 1
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         xp = _xp(out)
         flat = xp.arange(out.size, dtype=np.float64 if out.dtype.kind == "f" else np.int64)
         out.reshape(-1)[...] = flat * self.step + self.start
@@ -116,8 +107,7 @@ class Uniform(Recipe):
     b: float = 1.0
     random = True
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         width, low = self.b - self.a, self.a
 
         def draw(source: ChunkSource, chunk: Any) -> None:
@@ -142,8 +132,7 @@ class Normal(Recipe):
     std: float = 1.0
     random = True
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         fill_chunks(out, stream, normal_draw(self.mean, self.std))
 
     def describe(self) -> str:
@@ -174,8 +163,7 @@ class TruncNormal(Recipe):
     b: float = 2.0
     random = True
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         lo, hi = truncnormal.inner_bounds(self.a, self.b, out.dtype)
         if lo > hi:
             raise InitError(
@@ -208,8 +196,7 @@ class Orthogonal(Recipe):
     gain: float = 1.0
     random = True
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         if out.size == 0:
             return
         rows = out.shape[0]
@@ -267,8 +254,7 @@ def haar_q(normal: Any, xp: Any, block: int = 128) -> Any:
 class Eye(Recipe):
     """The identity matrix (ones on the main diagonal of a 2-d tensor)."""
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         out[...] = 0
         idx = _xp(out).arange(min(out.shape))
         out[idx, idx] = 1
@@ -283,8 +269,7 @@ class Dirac(Recipe):
 
     groups: int = 1
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         out[...] = 0
         per_group = out.shape[0] // self.groups
         centre = tuple(s // 2 for s in out.shape[2:])
@@ -304,8 +289,7 @@ class Sparse(Recipe):
     std: float = 0.01
     random = True
 
-    @_on_out_device
-    def fill(self, out: Any, stream: Stream) -> None:
+    def _write(self, out: Any, stream: Stream) -> None:
         fill_chunks(out, stream, normal_draw(0.0, self.std))
         rows, cols = out.shape
         zeros = min(math.ceil(self.sparsity * rows), rows)

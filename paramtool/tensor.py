@@ -62,11 +62,21 @@ class _Cell:
             stream = self.stream or _random.next_stream()
             if seed is not None:
                 stream = _random.Stream(int(seed), stream.key)
-        xp = self.device.xp
-        with self.device.use():
-            out = xp.empty(self.shape, dtype=self.dtype)
+        out = self.empty()
         self.recipe.fill(out, stream)  # type: ignore[union-attr]
         return out
+
+    def empty(self) -> Any:
+        """A new, uninitialised array of the cell's shape and dtype, on its device."""
+        xp = self.device.xp
+        with self.device.use():
+            return xp.empty(self.shape, dtype=self.dtype)
+
+    def writable(self) -> Any:
+        """The cell's array, copied first if it is a read-only view (e.g. of a mapped file)."""
+        if isinstance(self.array, np.ndarray) and not self.array.flags.writeable:
+            self.array = self.array.copy()
+        return self.array
 
 
 class Tensor(TensorOps):
@@ -256,7 +266,7 @@ class Tensor(TensorOps):
         if cell.array is None:
             cell.recipe, cell.stream = recipe, stream
         elif cell.array.size:
-            recipe.fill(_writable(cell), stream)  # type: ignore[arg-type]
+            recipe.fill(cell.writable(), stream)  # type: ignore[arg-type]
         return self
 
     def materialize(self, name: str | None = None, seed: int | None = None) -> Tensor:
@@ -376,14 +386,6 @@ def _init(tensor: Tensor, cell: _Cell, requires_grad: bool) -> None:
 
 def _holds_float64(data: Any) -> bool:
     return isinstance(data, np.ndarray | np.generic) and data.dtype == np.float64
-
-
-def _writable(cell: _Cell) -> Any:
-    """The cell's array, copied first if it is a read-only view (e.g. of a mapped file)."""
-    array = cell.array
-    if isinstance(array, np.ndarray) and not array.flags.writeable:
-        cell.array = array = array.copy()
-    return array
 
 
 def _astype_gpu(array: Any, dtype: np.dtype) -> Any:

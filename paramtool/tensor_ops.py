@@ -1,8 +1,8 @@
 """Elementwise arithmetic, comparisons, reductions, reshaping and indexing of Tensors.
 
-Every operation here needs values, so it makes its operands real first. Results follow numpy's
-type promotion (which for the common cases — float32 with a Python scalar, float with bool —
-gives PyTorch's result dtypes). Operations run on the tensor's array module, numpy or cupy.
+Every operation here needs values, so it makes its operands real first. Arithmetic results take
+the dtype PyTorch's type promotion gives (``paramtool.promotion``). Operations run on the
+tensor's array module, numpy or cupy.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.device import to_device
 from paramtool.promotion import category, check_random_dtype, dtype_stem, result_type
+from paramtool.recipes import Constant
 
 
 def _wrap(array: Any) -> Any:
@@ -55,8 +57,6 @@ def _binary(op: Any, reflected: bool = False) -> Any:
 
 def _inplace(op: Any) -> Any:
     def method(self: Any, other: Any) -> Any:
-        from paramtool.tensor import _writable  # noqa: PLC0415
-
         dtype = _arithmetic_dtype(op, self, other)
         if dtype is not None and category(dtype) > category(self.dtype):
             raise RuntimeError(
@@ -64,7 +64,7 @@ def _inplace(op: Any) -> Any:
                 f"{dtype_stem(self.dtype)}"
             )
         self.materialize()
-        array = _writable(self._cell)
+        array = self._cell.writable()
         array[...] = op(array, _unwrap(other))
         return self
 
@@ -279,18 +279,13 @@ class TensorOps:
         return _wrap(self._array()[_unwrap(index)])
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        from paramtool.device import to_device  # noqa: PLC0415
-        from paramtool.tensor import _writable  # noqa: PLC0415
-
         self.materialize()  # type: ignore[attr-defined]
         value = _unwrap(value)
         if hasattr(value, "shape") and getattr(value, "ndim", 0):  # an array: onto our device
             value = to_device(value, self.device)  # type: ignore[attr-defined]
-        _writable(self._cell)[_unwrap(index)] = value  # type: ignore[attr-defined]
+        self._cell.writable()[_unwrap(index)] = value  # type: ignore[attr-defined]
 
     def fill_(self, value: Any) -> Any:
-        from paramtool.recipes import Constant  # noqa: PLC0415
-
         return self._set_recipe(
             Constant(_unwrap(value).item() if hasattr(value, "_cell") else value)
         )  # type: ignore[attr-defined]
@@ -312,19 +307,15 @@ class TensorOps:
 
     def copy_(self, src: Any) -> Any:
         """Copy ``src``'s values into this tensor, casting dtype and moving device."""
-        from paramtool.device import to_device  # noqa: PLC0415
-        from paramtool.tensor import _writable  # noqa: PLC0415
-
         values = src._array() if hasattr(src, "_cell") else src
         values = to_device(values, self.device)  # type: ignore[attr-defined]
         if tuple(values.shape) != tuple(self.shape) and values.size != 1:  # type: ignore[attr-defined]
             self._xp().broadcast_to(values, self.shape)  # raises on a true mismatch
         cell = self._cell  # type: ignore[attr-defined]
         if cell.array is None:
-            xp = self._xp()
-            cell.array = xp.empty(cell.shape, dtype=cell.dtype)
+            cell.array = cell.empty()
             cell.recipe = cell.stream = None
-        _writable(cell)[...] = values.astype(cell.dtype, copy=False)
+        cell.writable()[...] = values.astype(cell.dtype, copy=False)
         return self
 
 

@@ -59,6 +59,20 @@ def test_shared_module_ties_every_name() -> None:
     assert inv.totals.parameters == REFERENCE["shared.py"]["numel"]
 
 
+def test_a_tied_name_has_the_values_its_export_stores(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from paramtool.safetensors import save_state_dict
+
+    model = load_model(MODELS / "tiny_lm.py")
+    path = tmp_path / "m.safetensors"
+    save_state_dict(model, path)
+    stored = load_file(path)  # the reference reader: the tie is stored once, as embed.weight
+    inv = report.from_module(model)
+    np.testing.assert_array_equal(inv.values("head.weight"), stored["embed.weight"])
+    assert not report.diff(inv, report.open_inventory(path)).differing
+
+
 def test_tree_collapses_identical_blocks() -> None:
     inv = model_inventory("tiny_lm.py", args={"n_layer": 4})
     root = report.build_tree(inv)

@@ -88,7 +88,7 @@ def inspect(
         render_rows(console, shown)
     if values is not None:
         render_stats(console, values)
-    render_totals(console, full, full.totals)
+    render_totals(console, full)
 
 
 @click.command()

@@ -70,11 +70,6 @@ model_argument = functools.partial(
 )
 
 
-def seed_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--seed``: the seed values are drawn with (default 0)."""
-    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(func)
-
-
 def echo_json(data: Any) -> None:
     """Write ``data`` as indented JSON to stdout."""
     click.echo(json.dumps(data, indent=2, allow_nan=False))

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from paramtool.report import Inventory, TensorStats, Totals, TreeNode
+from paramtool.report import Inventory, TensorStats, TreeNode
 
 #: Width used when output is not a terminal: lines are never wrapped.
 PIPE_WIDTH = 1000
@@ -142,8 +142,9 @@ def render_rows(console: Console, inventory: Inventory) -> None:
     emit(console, out)
 
 
-def render_totals(console: Console, inventory: Inventory, totals: Totals) -> None:
+def render_totals(console: Console, inventory: Inventory) -> None:
     """The footer: parameters, trainable/frozen, buffers, bytes per dtype, tensors, ties."""
+    totals = inventory.totals
     lines = [f"parameters: {count(totals.parameters)}"]
     if inventory.kind == "model":
         lines[0] += f" (trainable {count(totals.trainable)}, frozen {count(totals.frozen)})"

@@ -20,8 +20,9 @@ from paramtool.cli.render import count, emit, make_console, number, shape, size,
 from paramtool.device import as_device
 from paramtool.dtypes import as_dtype, is_floating_point
 from paramtool.errors import DTypeError
-from paramtool.loader import load_model, split_assignments
+from paramtool.loader import DEFAULT_MODEL_FILE, load_model, split_assignments
 from paramtool.report import from_module
+from paramtool.safetensors import load_into, open_checkpoint, save_sharded, save_state_dict
 from paramtool.schemes import add_stats, apply_scheme
 
 
@@ -91,22 +92,16 @@ def write_state(
     model: Any, out: Path, max_shard_size: str | None, metadata: dict[str, str], seed: int | None
 ) -> list[Path]:
     """Stream a model's state_dict to ``out``: one file, or a sharded folder."""
-    from paramtool import safetensors  # noqa: PLC0415
-
     total = from_module(model).totals.nbytes
     with progress("writing", total) as advance:
         if out.suffix == ".safetensors" and max_shard_size is None:
-            safetensors.save_state_dict(model, out, metadata=metadata, seed=seed, progress=advance)
+            save_state_dict(model, out, metadata=metadata, seed=seed, progress=advance)
             return [out]
-        return safetensors.save_sharded(
-            model, out, max_shard_size or "5GB", metadata, seed, advance
-        )
+        return save_sharded(model, out, max_shard_size or "5GB", metadata, seed, advance)
 
 
 def export_json(files: list[Path]) -> dict[str, Any]:
     """The JSON document of ``export``: files written and what they hold, read back from them."""
-    from paramtool.safetensors import open_checkpoint  # noqa: PLC0415
-
     written = open_checkpoint(files[0].parent if len(files) > 1 else files[0])
     return {
         "files": [str(f) for f in files],
@@ -122,7 +117,7 @@ def export_json(files: list[Path]) -> dict[str, Any]:
     "--model",
     "model_file",
     type=click.Path(),
-    default="model.py",
+    default=DEFAULT_MODEL_FILE,
     show_default=True,
     help="Model file.",
 )
@@ -174,8 +169,6 @@ def export(
     model = load_model(model_file, **model_options.kwargs())
     initialise(model, scheme, rules, seed)
     if source is not None:
-        from paramtool.safetensors import load_into  # noqa: PLC0415
-
         load_into(model, source, strict=strict)
     if target_dtype is not None:
         model = model.to(target_dtype)

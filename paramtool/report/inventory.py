@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from paramtool.dtypes import dtype_name
+from paramtool.safetensors.checkpoint import Checkpoint
 from paramtool.safetensors.sharing import tie_groups
 
 #: Row kinds: a model's parameters and buffers, or a checkpoint's tensors.
@@ -245,17 +246,17 @@ def from_module(model: Any, source: str | None = None) -> Inventory:
         rows=rows,
         ties=ties,
         model=model,
-        _values=lambda name: _module_values(tensors, name),
+        # a tied name's values are those of its canonical name, as exported and materialised
+        _values=lambda name: _module_values(tensors[name], kept_of[name]),
     )
 
 
-def _module_values(tensors: dict[str, Any], name: str) -> np.ndarray:
-    tensor = tensors[name]
-    array = tensor.compute(name=name) if getattr(tensor, "is_deferred", False) else tensor.numpy()
+def _module_values(tensor: Any, name: str) -> np.ndarray:
+    array = tensor.compute(name=name) if tensor.is_deferred else tensor.numpy()
     return np.asarray(array.get() if hasattr(array, "get") else array)
 
 
-def from_checkpoint(checkpoint: Any, source: str | None = None) -> Inventory:
+def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Inventory:
     """The inventory of an open checkpoint, from its header alone.
 
     Names the file records as tied (``__metadata__`` ``{dropped: kept}``) appear as alias rows
@@ -265,31 +266,16 @@ def from_checkpoint(checkpoint: Any, source: str | None = None) -> Inventory:
         checkpoint: The object ``paramtool.safetensors.open_checkpoint`` returns.
         source: What to call it in reports (default: its path).
     """
-    entries = list(checkpoint.entries)
-    rows = [_row(e.name, e.shape, _entry_dtype(e), nbytes=e.nbytes) for e in entries]
-    tied = dict(getattr(checkpoint, "tied", {}) or {})
-    present = {row.name for row in rows}
-    rows += [
-        replace(next(r for r in rows if r.name == kept), name=dropped)
-        for dropped, kept in tied.items()
-        if kept in present and dropped not in present
-    ]
-    keys = [tied.get(row.name, row.name) for row in rows]
-    rows, ties = _group_ties(rows, keys)
+    rows = [_row(e.name, e.shape, e.dtype_name, nbytes=e.nbytes) for e in checkpoint.entries]
+    stored = {row.name: row for row in rows}
+    tied = checkpoint.tied  # only names the file does not store, each tied to a stored one
+    rows += [replace(stored[kept], name=dropped) for dropped, kept in tied.items()]
+    rows, ties = _group_ties(rows, [tied.get(row.name, row.name) for row in rows])
     return Inventory(
-        source=source or str(getattr(checkpoint, "path", "checkpoint")),
+        source=source or str(checkpoint.path),
         kind="checkpoint",
         rows=rows,
         ties=ties,
-        metadata=dict(getattr(checkpoint, "metadata", {}) or {}),
-        _values=lambda name: np.asarray(_load(checkpoint, tied.get(name, name))),
+        metadata=dict(checkpoint.metadata),
+        _values=checkpoint.array,  # resolves a tied name to its kept tensor
     )
-
-
-def _entry_dtype(entry: Any) -> str:
-    """A checkpoint entry's PyTorch-style dtype name (its format code when numpy has none)."""
-    return str(getattr(entry, "dtype_name", entry.dtype))
-
-
-def _load(checkpoint: Any, name: str) -> Any:
-    return checkpoint.array(name)

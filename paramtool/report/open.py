@@ -10,22 +10,12 @@ from typing import Any
 from paramtool.errors import ModelLoadError
 from paramtool.loader import load_model
 from paramtool.report.inventory import Inventory, from_checkpoint, from_module
+from paramtool.safetensors import open_checkpoint
 
 
 def is_model_file(target: str | os.PathLike[str]) -> bool:
     """True when ``target`` names a model definition (a ``.py`` file) rather than a checkpoint."""
     return Path(target).suffix == ".py"
-
-
-def open_checkpoint(target: str | os.PathLike[str]) -> Any:
-    """Open a ``.safetensors`` file, an index json, or a folder holding either (headers only).
-
-    Raises:
-        SafetensorsError: the file is malformed, or the folder holds no checkpoint.
-    """
-    from paramtool.safetensors import open_checkpoint as _open  # noqa: PLC0415 - optional layer
-
-    return _open(target)
 
 
 def open_inventory(

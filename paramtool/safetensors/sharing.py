@@ -41,6 +41,13 @@ def cpu_array(value: Any) -> np.ndarray | None:
     return value.numpy()
 
 
+def as_state(module_or_state: Any) -> Mapping[str, Any]:
+    """A Module's ``state_dict(keep_vars=True)``; a mapping of name -> tensor as it is."""
+    if hasattr(module_or_state, "state_dict"):
+        return module_or_state.state_dict(keep_vars=True)
+    return module_or_state
+
+
 def _storage_key(value: Any) -> tuple[Any, ...]:
     array = cpu_array(value)
     if array is None or array.size == 0:
@@ -107,8 +114,7 @@ def find_shared(state: Any) -> Sharing:
         The tied groups and the overlapping groups, each a list of names (groups of two or
         more only).
     """
-    if hasattr(state, "state_dict"):
-        state = state.state_dict(keep_vars=True)
+    state = as_state(state)
     kept = tie_groups(state)
     tied = [names for names in kept.values() if len(names) > 1]
     return Sharing(tied=tied, overlapping=_overlap_groups(state, kept))

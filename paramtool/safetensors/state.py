@@ -25,7 +25,7 @@ import numpy as np
 
 from paramtool.errors import SafetensorsError
 from paramtool.safetensors.checkpoint import INDEX_SUFFIX, SINGLE_FILE, open_checkpoint
-from paramtool.safetensors.sharing import tie_groups
+from paramtool.safetensors.sharing import as_state, tie_groups
 from paramtool.safetensors.writer import Progress, atomic_write, write_stream
 
 INDEX_FILE = "model" + INDEX_SUFFIX
@@ -56,12 +56,6 @@ def parse_size(size: int | str) -> int:
     if value <= 0:
         raise SafetensorsError(f"size must be positive, got {size!r}")
     return value
-
-
-def _state(module_or_state: Any) -> Mapping[str, Any]:
-    if hasattr(module_or_state, "state_dict"):
-        return module_or_state.state_dict(keep_vars=True)
-    return module_or_state
 
 
 def _nbytes(value: Any) -> int:
@@ -115,7 +109,7 @@ def save_state_dict(
     Raises:
         SafetensorsError: a dtype the format cannot hold, bad metadata, or a failed write.
     """
-    state = _state(module_or_state)
+    state = as_state(module_or_state)
     groups = tie_groups(state)
     _write_file(state, groups, list(groups), Path(path), metadata, seed, progress)
 
@@ -173,11 +167,10 @@ def save_sharded(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = _state(module_or_state)
+    state = as_state(module_or_state)
     groups = tie_groups(state)
-    shards = plan_shards(
-        {name: _nbytes(state[name]) for name in groups}, parse_size(max_shard_size)
-    )
+    sizes = {name: _nbytes(state[name]) for name in groups}
+    shards = plan_shards(sizes, parse_size(max_shard_size))
     if len(shards) == 1:
         names = [SINGLE_FILE]
     else:
@@ -187,7 +180,7 @@ def save_sharded(
     written = [folder / name for name in names]
     if len(shards) > 1:
         weight_map = {k: name for kept, name in zip(shards, names, strict=True) for k in kept}
-        total = sum(_nbytes(state[k]) for k in groups)
+        total = sum(sizes.values())
         index = {"metadata": {"total_size": total, **(metadata or {})}, "weight_map": weight_map}
         with atomic_write(folder / INDEX_FILE) as out:
             out.write((json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8"))

@@ -27,8 +27,8 @@ class ZeroRows(Recipe):
     def random(self) -> bool:  # type: ignore[override]
         return self.base.random
 
-    def fill(self, out: Any, stream: Stream) -> None:
-        self.base.fill(out, stream)
+    def _write(self, out: Any, stream: Stream) -> None:
+        self.base._write(out, stream)
         out[list(self.rows)] = 0
 
     def describe(self) -> str:
