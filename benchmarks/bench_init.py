@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 import paramtool
-from paramtool import random as prandom
+from paramtool.core import random as prandom
 from paramtool.nn import init
 
 # name -> (paramtool call, torch call taking the torch.nn.init module, target ratio)

@@ -41,7 +41,7 @@ def median_seconds(func: Callable[[], object], runs: int) -> float:
 def sparse_checkpoint(folder: Path) -> Path:
     """A LLaMA-2-7B-shaped bf16 checkpoint: header written, data left as a hole in the file."""
     from paramtool import report  # noqa: PLC0415
-    from paramtool.loader import load_model  # noqa: PLC0415
+    from paramtool.models.loader import load_model  # noqa: PLC0415
 
     inventory = report.from_module(load_model(LLAMA))
     header: dict[str, object] = {}
@@ -71,7 +71,7 @@ def in_process(target: Path, args: list[str], runs: int) -> tuple[float, float]:
 import json, resource, statistics, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 from paramtool import report
-from paramtool.loader import parse_assignments
+from paramtool.models.loader import parse_assignments
 args = parse_assignments({args!r})
 def work():
     inv = report.open_inventory({str(target)!r}, args=args or None)

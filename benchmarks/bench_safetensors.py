@@ -2,7 +2,7 @@
 
     python benchmarks/bench_safetensors.py [--gb 2] [--repeat 3] [--dir /tmp]
 
-1. Load a multi-GB file: wall time and resident-memory growth of ``paramtool.safetensors``
+1. Load a multi-GB file: wall time and resident-memory growth of ``paramtool.checkpoint``
    (memory-mapped) against ``safetensors.numpy.load_file`` and, when torch is installed,
    ``safetensors.torch.load_file``.
 2. Export a deferred model of that size: wall time and peak resident memory of paramtool's
@@ -52,7 +52,7 @@ def shapes(gb: float) -> list[tuple[str, tuple[int, int]]]:
 
 def child_load(kind: str, path: str) -> dict[str, float]:
     if kind == "paramtool":
-        from paramtool.safetensors import load_file as load
+        from paramtool.checkpoint import load_file as load
     elif kind == "safetensors.numpy":
         from safetensors.numpy import load_file as load
     else:
@@ -71,7 +71,7 @@ def child_save(kind: str, path: str, gb: float) -> dict[str, float]:
     base = peak_bytes()
     start = time.perf_counter()
     if kind.startswith("paramtool"):
-        from paramtool.safetensors import write_stream
+        from paramtool.checkpoint import write_stream
 
         paramtool.manual_seed(0)
         model = {name: paramtool.randn(*shape) for name, shape in shapes(gb)}  # deferred
@@ -99,7 +99,7 @@ def median_of(repeat: int, *args: str) -> dict[str, float]:
 
 
 def make_file(path: Path, gb: float) -> None:
-    from paramtool.safetensors import write_stream
+    from paramtool.checkpoint import write_stream
 
     specs = [(name, shape, np.float32) for name, shape in shapes(gb)]
     write_stream(path, specs, lambda name: np.full(specs[0][1], 0.5, np.float32))

@@ -7,11 +7,11 @@ checkpoints are safetensors files.
 
 from __future__ import annotations
 
-from paramtool import cuda
-from paramtool.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
-from paramtool.device import Device
-from paramtool.device import Device as device  # noqa: N813 - torch.device
-from paramtool.dtypes import (
+from paramtool.core import cuda
+from paramtool.core.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
+from paramtool.core.device import Device
+from paramtool.core.device import Device as device  # noqa: N813 - torch.device
+from paramtool.core.dtypes import (
     bfloat16,
     bool,
     double,
@@ -37,8 +37,7 @@ from paramtool.dtypes import (
     uint32,
     uint64,
 )
-from paramtool.errors import ParamtoolError
-from paramtool.factories import (
+from paramtool.core.factories import (
     arange,
     empty,
     empty_like,
@@ -55,9 +54,10 @@ from paramtool.factories import (
     zeros,
     zeros_like,
 )
-from paramtool.random import Generator, initial_seed, manual_seed
-from paramtool.tensor import Size, Tensor
-from paramtool.type_names import typename as typename
+from paramtool.core.random import Generator, initial_seed, manual_seed
+from paramtool.core.tensor import Size, Tensor
+from paramtool.core.type_names import typename as typename
+from paramtool.errors import ParamtoolError
 
 # isort: split
 from paramtool import nn  # noqa: E402 - nn builds on everything above

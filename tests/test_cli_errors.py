@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cli_support import MODELS, invoke, tiny_lm_state, write_checkpoint
 
-from paramtool.device import cuda_available
+from paramtool.core.device import cuda_available
 
 TINY = MODELS / "tiny_lm.py"
 

@@ -37,16 +37,16 @@ from scipy import stats
 
 import paramtool
 from paramtool import nn
-from paramtool import random as prandom
+from paramtool.checkpoint import load_file, save_state_dict
+from paramtool.core import random as prandom
+from paramtool.core.random import CHUNK
 from paramtool.errors import DeviceError, DTypeError
 from paramtool.nn import init
-from paramtool.random import CHUNK
 from paramtool.report.stats import tensor_stats
-from paramtool.safetensors import load_file, save_state_dict
 
 FAKE_CUPY = Path(__file__).parent / "fake_cupy"
-# the module: ``paramtool.device`` the attribute is the Device class
-pdevice = importlib.import_module("paramtool.device")
+# the module: ``paramtool.core.device`` the attribute is the Device class
+pdevice = importlib.import_module("paramtool.core.device")
 
 RANDOM_INITS = {
     "normal": lambda t: init.normal_(t, 0.1, 0.02),

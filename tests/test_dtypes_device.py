@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import paramtool
-from paramtool.device import Device, as_device
-from paramtool.dtypes import as_dtype, dtype_name, is_floating_point
+from paramtool.core.device import Device, as_device
+from paramtool.core.dtypes import as_dtype, dtype_name, is_floating_point
 from paramtool.errors import DeviceError, DTypeError
 
 

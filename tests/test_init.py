@@ -17,7 +17,7 @@ import pytest
 from fixtures.init_error_cases import bad_calls
 
 import paramtool
-from paramtool import recipes
+from paramtool.core import recipes
 from paramtool.errors import InitError
 from paramtool.nn import init
 

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from safetensors.numpy import save_file as reference_save_file
 
+from paramtool.checkpoint import fill_tied_names, load_file, load_into
 from paramtool.cli import main
-from paramtool.loader import load_model
-from paramtool.safetensors import fill_tied_names, load_file, load_into
+from paramtool.models.loader import load_model
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 TINY_GPT2 = {"n_layer": 2, "n_embd": 64, "n_head": 4, "vocab_size": 100, "n_positions": 32}

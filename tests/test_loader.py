@@ -11,7 +11,7 @@ import pytest
 
 from paramtool import nn
 from paramtool.errors import ModelLoadError
-from paramtool.loader import load_model, parse_assignments, read_config
+from paramtool.models.loader import load_model, parse_assignments, read_config
 
 MODELS = Path(__file__).parent / "data" / "models"
 REFERENCE = json.loads((MODELS / "reference.json").read_text())["models"]

@@ -24,7 +24,7 @@ from fixtures.record_torch_module import (
 
 import paramtool
 from paramtool import nn
-from paramtool.device import cuda_available
+from paramtool.core.device import cuda_available
 from paramtool.errors import DeviceError, DTypeError
 from paramtool.nn._loading import _IncompatibleKeys
 from paramtool.nn.module import Module, typename

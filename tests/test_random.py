@@ -7,10 +7,10 @@ import pytest
 
 import paramtool
 from paramtool import nn
-from paramtool import random as prandom
+from paramtool.core import random as prandom
+from paramtool.core.random import CHUNK, Stream
 from paramtool.nn import init
-from paramtool.random import CHUNK, Stream
-from paramtool.schemes import apply_scheme
+from paramtool.nn.init.schemes import apply_scheme
 
 RECIPE_INITS = {
     "normal": lambda t: init.normal_(t, 0.1, 0.02),

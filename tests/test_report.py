@@ -11,7 +11,7 @@ from safetensors.numpy import save_file
 from scipy.spatial.distance import cosine
 
 from paramtool import report
-from paramtool.loader import load_model
+from paramtool.models.loader import load_model
 from paramtool.report import stats as stats_module
 
 MODELS = Path(__file__).parent / "data" / "models"
@@ -62,7 +62,7 @@ def test_shared_module_ties_every_name() -> None:
 def test_a_tied_name_has_the_values_its_export_stores(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from paramtool.safetensors import save_state_dict
+    from paramtool.checkpoint import save_state_dict
 
     model = load_model(MODELS / "tiny_lm.py")
     path = tmp_path / "m.safetensors"

@@ -20,11 +20,11 @@ import pytest
 from safetensors.numpy import load_file as ref_load
 
 import paramtool
-import paramtool.safetensors.writer as writer
+import paramtool.checkpoint.safetensors.writer as writer
+from paramtool.checkpoint import save_file, save_state_dict, write_stream
+from paramtool.core.recipes import Recipe
+from paramtool.core.tensor import Tensor
 from paramtool.errors import SafetensorsError
-from paramtool.recipes import Recipe
-from paramtool.safetensors import save_file, save_state_dict, write_stream
-from paramtool.tensor import Tensor
 
 EARLIER = {"old": np.arange(10, dtype=np.float32)}
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_sigkill_mid_file_leaves_the_earlier_file_intact(tmp_path: Path) -> None
     script = textwrap.dedent(f"""
         import time, numpy as np
         from pathlib import Path
-        from paramtool.safetensors import write_stream
+        from paramtool.checkpoint import write_stream
         specs = [(f"t{{i}}", (1024, 1024), np.float32) for i in range(8)]
         def produce(name):
             if name == "t3":
@@ -118,7 +118,7 @@ def test_real_file_size_limit_fails_cleanly(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import resource, signal, sys, numpy as np
         from paramtool.errors import SafetensorsError
-        from paramtool.safetensors import save_file
+        from paramtool.checkpoint import save_file
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
         try:

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save as ref_save
 
+from paramtool.checkpoint import DTYPES, FORMAT_DTYPES, MAX_HEADER_SIZE, load_arrays, read_header
 from paramtool.errors import SafetensorsError
-from paramtool.safetensors import DTYPES, FORMAT_DTYPES, MAX_HEADER_SIZE, load_arrays, read_header
 
 
 def raw_file(header: bytes | str | dict, data: bytes = b"", length: int | None = None) -> bytes:

@@ -13,8 +13,8 @@ from safetensors.numpy import load_file as ref_load
 from safetensors.numpy import save_file as ref_save
 
 import paramtool
-from paramtool.safetensors import DTYPES, load_arrays, load_file, save_file
-from paramtool.safetensors.reader import native
+from paramtool.checkpoint import DTYPES, load_arrays, load_file, save_file
+from paramtool.checkpoint.safetensors.reader import native
 
 #: dtypes the reference's numpy reader can return (it has no bfloat16 or float8).
 REF_NUMPY_READS = {"F64", "F32", "F16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL", "C64"}  # fmt: skip

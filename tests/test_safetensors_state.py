@@ -14,8 +14,7 @@ from safetensors.numpy import save_file as ref_save
 
 import paramtool as torch
 from paramtool import nn
-from paramtool.errors import SafetensorsError
-from paramtool.safetensors import (
+from paramtool.checkpoint import (
     find_identical,
     find_shared,
     load_state_dict_file,
@@ -25,6 +24,7 @@ from paramtool.safetensors import (
     save_state_dict,
     write_stream,
 )
+from paramtool.errors import SafetensorsError
 
 DATA = Path(__file__).parent / "data" / "safetensors"
 

@@ -262,7 +262,7 @@ CONFIGS = SAMPLES / "configs"
     ],
 )
 def test_hub_config_json_builds_the_published_model(filename, config, label):
-    from paramtool.loader import load_model, read_config
+    from paramtool.models.loader import load_model, read_config
 
     model = load_model(SAMPLES / filename, config=read_config(CONFIGS / config))
     assert unique_parameters(model) == PUBLISHED[label]
@@ -332,7 +332,7 @@ def test_paramtool_is_the_namespace_under_test():
 )
 def test_an_unknown_argument_is_an_error_not_silently_ignored(filename, typo):
     from paramtool.errors import ModelLoadError
-    from paramtool.loader import load_model
+    from paramtool.models.loader import load_model
 
     with pytest.raises(ModelLoadError, match=typo):
         load_model(SAMPLES / filename, args={typo: 2})
@@ -340,7 +340,7 @@ def test_an_unknown_argument_is_an_error_not_silently_ignored(filename, typo):
 
 def test_config_keys_the_model_does_not_know_are_ignored_but_args_are_not():
     from paramtool.errors import ModelLoadError
-    from paramtool.loader import load_model, read_config
+    from paramtool.models.loader import load_model, read_config
 
     config = read_config(CONFIGS / "gpt2.json")  # holds architectures, task_specific_params, ...
     model = load_model(SAMPLES / "gpt2.py", config=config, args={"n_layer": 1})

@@ -12,7 +12,7 @@ import pytest
 
 import paramtool
 import paramtool as torch  # the recorded expressions are written against ``torch``
-from paramtool.dtypes import dtype_name
+from paramtool.core.dtypes import dtype_name
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "torch_tensor.json").read_text())
 
@@ -129,7 +129,7 @@ def test_low_precision_generation(name: str) -> None:
 def test_read_only_arrays_are_copied_before_writing() -> None:
     base = np.arange(4, dtype=np.float32)
     base.flags.writeable = False
-    t = paramtool.tensor.__module__ and paramtool.from_numpy(base)
+    t = paramtool.from_numpy(base)
     t += 1
     assert base.tolist() == [0, 1, 2, 3] and t.numpy().tolist() == [1, 2, 3, 4]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from paramtool.loader import DEFAULT_MODEL_FILE, parse_assignments, read_config
+from paramtool.models.loader import DEFAULT_MODEL_FILE, parse_assignments, read_config
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class ModelOptions:
     config: dict[str, Any] | None = None
 
     def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`paramtool.loader.load_model`."""
+        """Keyword arguments for :func:`paramtool.models.loader.load_model`."""
         return {"entry": self.entry, "args": self.args, "config": self.config}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 import paramtool
+from paramtool.checkpoint import load_into, open_checkpoint, save_sharded, save_state_dict
 from paramtool.cli.options import (
     ModelOptions,
     echo_json,
@@ -17,13 +18,13 @@ from paramtool.cli.options import (
 )
 from paramtool.cli.progress import progress
 from paramtool.cli.render import count, emit, make_console, number, shape, size, table
-from paramtool.device import as_device
-from paramtool.dtypes import as_dtype, is_floating_point
+from paramtool.core.device import as_device
+from paramtool.core.dtypes import as_dtype, is_floating_point
 from paramtool.errors import DTypeError
-from paramtool.loader import DEFAULT_MODEL_FILE, load_model, split_assignments
+from paramtool.models.loader import DEFAULT_MODEL_FILE, load_model, split_assignments
+from paramtool.nn.init.schemes import apply_scheme
 from paramtool.report import from_module
-from paramtool.safetensors import load_into, open_checkpoint, save_sharded, save_state_dict
-from paramtool.schemes import add_stats, apply_scheme
+from paramtool.report.stats import add_init_stats
 
 
 def scheme_options(func: Any) -> Any:
@@ -78,7 +79,7 @@ def initialise(model: Any, scheme: str | None, rules: tuple[str, ...], seed: int
     """Seed the global stream and apply a scheme and rules (records recipes; allocates nothing).
 
     Returns:
-        The :class:`paramtool.schemes.InitReport`, or None when neither a scheme nor a rule was
+        The :class:`paramtool.nn.init.schemes.InitReport`, or None when neither a scheme nor a rule was
         given (each layer keeps its default initialisation).
     """
     if seed is not None:
@@ -218,7 +219,7 @@ def init(
         click.echo(f"warning: rule {rule!r} matched no parameter", err=True)
     total = sum(p.nbytes for p in model.parameters())
     with progress("initialising", total) as advance:
-        rows = add_stats(model, report, seed, progress=advance).rows
+        rows = add_init_stats(model, report, seed, progress=advance).rows
     files = write_state(model, Path(output), None, {}, seed) if output else []
     if as_json:
         echo_json(

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from paramtool.dtypes import dtype_name, is_floating_point
-from paramtool.tensor import Tensor, parse_to_args
+from paramtool.core.dtypes import dtype_name, is_floating_point
+from paramtool.core.tensor import Tensor, parse_to_args
 
 if TYPE_CHECKING:
     from paramtool.nn.module import Module

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from paramtool.core.tensor import Size, Tensor, from_array
 from paramtool.nn.parameter import Parameter
-from paramtool.tensor import Size, Tensor, from_array
 
 if TYPE_CHECKING:
     from paramtool.nn.module import Module

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from paramtool.core.tensor import Tensor
+from paramtool.core.type_names import typename
 from paramtool.nn._conversion import ConversionMethods
 from paramtool.nn._loading import StateDictMethods
 from paramtool.nn.parameter import Buffer, Parameter
-from paramtool.tensor import Tensor
-from paramtool.type_names import typename
 
 
 def _addindent(text: str, spaces: int) -> str:

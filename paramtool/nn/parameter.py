@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramtool.tensor import Tensor, _format, _init
+from paramtool.core.tensor import Tensor, _format, _init
 
 
 class Parameter(Tensor):

@@ -12,10 +12,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from paramtool.dtypes import dtype_name
+from paramtool.core.dtypes import dtype_name
+from paramtool.core.tensor import Tensor
 from paramtool.nn.module import Module
 from paramtool.nn.parameter import Parameter
-from paramtool.tensor import Tensor
 
 
 def _absolute_index(idx: Any, size: int) -> int:

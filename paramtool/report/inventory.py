@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.dtypes import dtype_name
-from paramtool.safetensors.checkpoint import Checkpoint
-from paramtool.safetensors.sharing import tie_groups
+from paramtool.checkpoint.checkpoint import Checkpoint
+from paramtool.checkpoint.sharing import tie_groups
+from paramtool.core.dtypes import dtype_name
 
 #: Row kinds: a model's parameters and buffers, or a checkpoint's tensors.
 PARAMETER, BUFFER, TENSOR = "parameter", "buffer", "tensor"
@@ -263,7 +263,7 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
     after the file's own tensors.
 
     Args:
-        checkpoint: The object ``paramtool.safetensors.open_checkpoint`` returns.
+        checkpoint: The object ``paramtool.checkpoint.open_checkpoint`` returns.
         source: What to call it in reports (default: its path).
     """
     rows = [_row(e.name, e.shape, e.dtype_name, nbytes=e.nbytes) for e in checkpoint.entries]

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from paramtool.checkpoint import open_checkpoint
 from paramtool.errors import ModelLoadError
-from paramtool.loader import load_model
+from paramtool.models.loader import load_model
 from paramtool.report.inventory import Inventory, from_checkpoint, from_module
-from paramtool.safetensors import open_checkpoint
 
 
 def is_model_file(target: str | os.PathLike[str]) -> bool:

@@ -127,3 +127,34 @@ def inventory_stats(
         if progress is not None:
             progress(row.name, row.nbytes)
     return result
+
+
+def add_init_stats(
+    model: Any,
+    report: Any,
+    seed: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> Any:
+    """Add ``stats`` to every row of an init report (``apply_scheme``'s); returns it.
+
+    Each row gets ``numel, mean, std, min, max, zeros, zero_fraction, nan, inf`` of
+    :func:`tensor_stats` and the ``expected_std`` its recipe promises. Deferred parameters are
+    computed one at a time from their name's stream and let go, so a model larger than memory
+    can be checked; real ones are measured in place.
+
+    Args:
+        model: The module the report was made from.
+        report: The :class:`paramtool.nn.init.schemes.InitReport`.
+        seed: The seed the values are keyed by (default: the global seed).
+        progress: Called with each parameter's name and size in bytes once it is measured.
+    """
+    params = dict(model.named_parameters())
+    for row in report.rows:
+        tensor = params[row["name"]]
+        stats = tensor_stats(row["name"], tensor.compute(name=row["name"], seed=seed)).to_dict()
+        del stats["name"]
+        stats["expected_std"] = row["expected_std"]
+        row["stats"] = stats
+        if progress is not None:
+            progress(row["name"], tensor.nbytes)
+    return report

@@ -6,9 +6,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from paramtool import factories
-from paramtool.fan import fan_in_and_fan_out
+from paramtool.core import factories
 from paramtool.nn import init
+from paramtool.nn.init.fan import fan_in_and_fan_out
 from paramtool.nn.module import Module
 from paramtool.nn.parameter import Parameter
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from paramtool import factories
-from paramtool.dtypes import int64
+from paramtool.core import factories
+from paramtool.core.dtypes import int64
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, add_weight_and_bias, empty_parameter
 

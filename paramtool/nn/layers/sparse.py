@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from paramtool.core.random import Stream
+from paramtool.core.recipes import Recipe
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, empty_parameter
 from paramtool.nn.parameter import Parameter
-from paramtool.random import Stream
-from paramtool.recipes import Recipe
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.device import device_of
+from paramtool.core.device import device_of
 
 #: Elements per independently seeded chunk. Fixed: changing it changes every value.
 CHUNK = 1 << 20

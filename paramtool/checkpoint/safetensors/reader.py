@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.errors import SafetensorsError
-from paramtool.safetensors.format import (
+from paramtool.checkpoint.safetensors.format import (
     Header,
     TensorInfo,
     header_from_bytes,
     numpy_dtype,
     parse_header,
 )
+from paramtool.errors import SafetensorsError
 
 #: numpy's limits on an array's shape: dimensions, and the largest size of one dimension.
 MAX_NDIM = 64
@@ -97,8 +97,8 @@ def load_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 def wrap(array: Any, device: object = "cpu") -> Any:
     """A paramtool Tensor around ``array``, copied to ``device`` when it is not the cpu."""
-    from paramtool.device import as_device, to_device  # noqa: PLC0415 - tensor imports us
-    from paramtool.tensor import from_array  # noqa: PLC0415
+    from paramtool.core.device import as_device, to_device  # noqa: PLC0415 - tensor imports us
+    from paramtool.core.tensor import from_array  # noqa: PLC0415
 
     target = as_device(device)
     if target.type != "cpu":

@@ -2,7 +2,7 @@
 
 A deferred tensor holds a recipe instead of memory. ``recipe.fill(out, stream)`` writes the
 values into a preallocated array of the final shape, dtype and device. Random recipes draw from
-``stream`` in fixed-size chunks (``paramtool.random.fill_chunks``), so values depend only on the
+``stream`` in fixed-size chunks (``paramtool.core.random.fill_chunks``), so values depend only on the
 stream, never on the number of threads. Recipes are frozen dataclasses: plain, comparable,
 printable descriptions that the report shows (``describe()``) and checks against
 (``expected_std(shape)``).
@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from paramtool import truncnormal
-from paramtool.device import check_dtype, device_of, to_device
-from paramtool.dtypes import dtype_name
+from paramtool.core import truncnormal
+from paramtool.core.device import check_dtype, device_of, to_device
+from paramtool.core.dtypes import dtype_name
+from paramtool.core.random import ChunkSource, Stream, fill_chunks, is_portable, work_dtype
 from paramtool.errors import InitError
-from paramtool.random import ChunkSource, Stream, fill_chunks, is_portable, work_dtype
 
 #: The chunk index reserved for a recipe's second, independent draw (sparse_'s zero pattern).
 _SIDE_CHUNK = 0xFFFFFFFF
@@ -122,6 +122,26 @@ class Uniform(Recipe):
 
     def expected_std(self, shape: tuple[int, ...]) -> float | None:
         return abs(self.b - self.a) / math.sqrt(12.0)
+
+
+class RangeError(InitError, RuntimeError):
+    """A bad range for ``uniform_`` / ``normal_``: a RuntimeError, as PyTorch raises there."""
+
+
+def uniform(a: float, b: float) -> Uniform:
+    """The recipe of ``uniform_(a, b)``, with PyTorch's range check (shared by Tensor and init)."""
+    if a > b:
+        raise RangeError(
+            f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}"
+        )
+    return Uniform(float(a), float(b))
+
+
+def normal(mean: float, std: float) -> Normal:
+    """The recipe of ``normal_(mean, std)``, with PyTorch's range check."""
+    if std < 0:
+        raise RangeError(f"normal expects std >= 0.0, but found std {std:g}")
+    return Normal(float(mean), float(std))
 
 
 @dataclass(frozen=True)

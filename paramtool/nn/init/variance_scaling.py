@@ -9,11 +9,11 @@ its layer really has.
 
 from __future__ import annotations
 
-from paramtool import fan as _fan
-from paramtool import recipes
+from paramtool.core import recipes
+from paramtool.core.random import Generator
+from paramtool.core.tensor import Tensor
 from paramtool.errors import InitError
-from paramtool.random import Generator
-from paramtool.tensor import Tensor
+from paramtool.nn.init import fan as _fan
 
 DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
 

@@ -2,7 +2,7 @@
 
 ``paramtool.randn(1, 1, 768)`` allocates nothing: it records ``normal(0, 1)``; the values appear
 when something needs them, keyed by the parameter's name when it is materialised through a
-model (see ``paramtool.random``).
+model (see ``paramtool.core.random``).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from paramtool import recipes
-from paramtool.dtypes import as_dtype
-from paramtool.promotion import check_random_dtype
-from paramtool.random import Generator
-from paramtool.tensor import Tensor, from_array
+from paramtool.core import recipes
+from paramtool.core.dtypes import as_dtype
+from paramtool.core.promotion import check_random_dtype
+from paramtool.core.random import Generator
+from paramtool.core.tensor import Tensor, from_array
 
 
 def _shape(size: tuple[Any, ...]) -> tuple[int, ...]:

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.checkpoint.checkpoint import INDEX_SUFFIX, SINGLE_FILE, open_checkpoint
+from paramtool.checkpoint.safetensors.writer import Progress, atomic_write, write_stream
+from paramtool.checkpoint.sharing import as_state, tie_groups
 from paramtool.errors import SafetensorsError
-from paramtool.safetensors.checkpoint import INDEX_SUFFIX, SINGLE_FILE, open_checkpoint
-from paramtool.safetensors.sharing import as_state, tie_groups
-from paramtool.safetensors.writer import Progress, atomic_write, write_stream
 
 INDEX_FILE = "model" + INDEX_SUFFIX
 _SHARD_NAME = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")

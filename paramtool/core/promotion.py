@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.dtypes import dtype_name
+from paramtool.core.dtypes import dtype_name
 
 #: PyTorch's scalar-type names that are not the dtype's name capitalised (``int64`` -> ``Long``).
 _STEMS = {

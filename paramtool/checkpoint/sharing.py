@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
-from paramtool.safetensors.checkpoint import Checkpoint, open_checkpoint
-from paramtool.safetensors.format import DTYPES
+from paramtool.checkpoint.checkpoint import Checkpoint, open_checkpoint
+from paramtool.checkpoint.safetensors.format import DTYPES
 
 #: Work bound for numpy's exact overlap test; past it two arrays count as sharing.
 _OVERLAP_WORK = 100_000

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.checkpoint.safetensors.format import DTYPES, Header, TensorInfo, read_header
+from paramtool.checkpoint.safetensors.reader import array_from, map_file, wrap
 from paramtool.errors import SafetensorsError
-from paramtool.safetensors.format import DTYPES, Header, TensorInfo, read_header
-from paramtool.safetensors.reader import array_from, map_file, wrap
 
 INDEX_SUFFIX = ".safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
@@ -47,7 +47,7 @@ class Entry:
     @property
     def dtype_name(self) -> str:
         """The PyTorch-style dtype name (``"bfloat16"``), or the code when numpy has none."""
-        from paramtool.dtypes import dtype_name  # noqa: PLC0415
+        from paramtool.core.dtypes import dtype_name  # noqa: PLC0415
 
         return dtype_name(DTYPES[self.dtype]) if self.dtype in DTYPES else self.dtype
 

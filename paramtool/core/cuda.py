@@ -1,8 +1,8 @@
-"""``paramtool.cuda``: the few ``torch.cuda`` queries a model file uses."""
+"""``paramtool.core.cuda``: the few ``torch.cuda`` queries a model file uses."""
 
 from __future__ import annotations
 
-from paramtool.device import cuda_available, cuda_device_count
+from paramtool.core.device import cuda_available, cuda_device_count
 
 
 def is_available() -> bool:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.checkpoint.safetensors.format import METADATA_KEY, code_of, dtype_rank
 from paramtool.errors import SafetensorsError
-from paramtool.safetensors.format import METADATA_KEY, code_of, dtype_rank
 
 #: Bytes of a non-contiguous array made contiguous at a time while writing it.
 CHUNK_BYTES = 64 * 2**20
@@ -215,7 +215,7 @@ def host_array(values: Any, name: str, seed: int | None = None) -> np.ndarray:
     if hasattr(values, "compute"):
         values = values.compute(name=name, seed=seed)
     if not isinstance(values, np.ndarray | np.generic):
-        from paramtool.device import CPU, to_device  # noqa: PLC0415 - keeps format import-light
+        from paramtool.core.device import CPU, to_device  # noqa: PLC0415 - keeps format import-light
 
         values = to_device(values, CPU)
     return np.asarray(values)

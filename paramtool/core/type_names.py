@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from paramtool.device import Device, as_device
-from paramtool.dtypes import all_dtypes
+from paramtool.core.device import Device, as_device
+from paramtool.core.dtypes import all_dtypes
+from paramtool.core.promotion import dtype_stem
+from paramtool.core.tensor_ops import TensorOps
 from paramtool.errors import DTypeError
-from paramtool.promotion import dtype_stem
-from paramtool.tensor_ops import TensorOps
 
 
 def legacy_type_name(dtype: np.dtype, device: Device) -> str:

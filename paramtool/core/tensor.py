@@ -2,9 +2,9 @@
 
 A tensor's state lives in a small storage cell that ``.data``, ``.detach()`` and a Parameter made
 from the tensor share, so ``p.data *= mask`` edits ``p``. A deferred cell holds a
-:class:`~paramtool.recipes.Recipe`; it becomes real (an array on its device) the first time
+:class:`~paramtool.core.recipes.Recipe`; it becomes real (an array on its device) the first time
 something needs its values. Elementwise arithmetic, reductions and indexing live in
-``paramtool.tensor_ops``.
+``paramtool.core.tensor_ops``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from paramtool import random as _random
-from paramtool.device import CPU, Device, as_device, check_dtype, device_of, to_device
-from paramtool.dtypes import as_dtype, dtype_name, is_floating_point
-from paramtool.recipes import Recipe
-from paramtool.tensor_ops import TensorOps
-from paramtool.tensor_str import values_str, with_suffixes
-from paramtool.type_names import legacy_type_name, parse_legacy_type_name
+from paramtool.core import random as _random
+from paramtool.core.device import CPU, Device, as_device, check_dtype, device_of, to_device
+from paramtool.core.dtypes import as_dtype, dtype_name, is_floating_point
+from paramtool.core.recipes import Recipe
+from paramtool.core.tensor_ops import TensorOps
+from paramtool.core.tensor_str import values_str, with_suffixes
+from paramtool.core.type_names import legacy_type_name, parse_legacy_type_name
 
 
 class Size(tuple):
@@ -274,7 +274,7 @@ class Tensor(TensorOps):
 
         Args:
             name: The parameter name whose stream the values come from (see
-                ``paramtool.random``). Without one, the tensor's own creation stream is used.
+                ``paramtool.core.random``). Without one, the tensor's own creation stream is used.
             seed: The seed; default the global seed (``paramtool.manual_seed``).
         """
         cell = self._cell

@@ -1,7 +1,7 @@
 """Elementwise arithmetic, comparisons, reductions, reshaping and indexing of Tensors.
 
 Every operation here needs values, so it makes its operands real first. Arithmetic results take
-the dtype PyTorch's type promotion gives (``paramtool.promotion``). Operations run on the
+the dtype PyTorch's type promotion gives (``paramtool.core.promotion``). Operations run on the
 tensor's array module, numpy or cupy.
 """
 
@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.device import to_device
-from paramtool.promotion import category, check_random_dtype, dtype_stem, result_type
-from paramtool.recipes import Constant
+from paramtool.core import recipes
+from paramtool.core.device import to_device
+from paramtool.core.promotion import category, check_random_dtype, dtype_stem, result_type
+from paramtool.core.recipes import Constant
 
 
 def _wrap(array: Any) -> Any:
-    from paramtool.tensor import from_array  # noqa: PLC0415 - tensor imports this module
+    from paramtool.core.tensor import from_array  # noqa: PLC0415 - tensor imports this module
 
     return from_array(array)
 
@@ -294,16 +295,12 @@ class TensorOps:
         return self.fill_(0)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Any:
-        from paramtool.nn import init  # noqa: PLC0415 - init builds on tensors
-
         check_random_dtype(self.dtype, "check_uniform_bounds")  # type: ignore[attr-defined]
-        return init.uniform_(self, a, b, generator)
+        return self._set_recipe(recipes.uniform(a, b), generator)  # type: ignore[attr-defined]
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Any:
-        from paramtool.nn import init  # noqa: PLC0415
-
         check_random_dtype(self.dtype, "normal_kernel_cpu")  # type: ignore[attr-defined]
-        return init.normal_(self, mean, std, generator)
+        return self._set_recipe(recipes.normal(mean, std), generator)  # type: ignore[attr-defined]
 
     def copy_(self, src: Any) -> Any:
         """Copy ``src``'s values into this tensor, casting dtype and moving device."""

@@ -10,8 +10,8 @@ Everything that touches the format lives in this package:
 - :mod:`.sharing`: tied, overlapping and identical tensors.
 """
 
-from paramtool.safetensors.checkpoint import Checkpoint, Entry, open_checkpoint
-from paramtool.safetensors.format import (
+from paramtool.checkpoint.checkpoint import Checkpoint, Entry, open_checkpoint
+from paramtool.checkpoint.safetensors.format import (
     DTYPES,
     FORMAT_DTYPES,
     MAX_HEADER_SIZE,
@@ -19,9 +19,10 @@ from paramtool.safetensors.format import (
     TensorInfo,
     read_header,
 )
-from paramtool.safetensors.reader import load_arrays, load_file
-from paramtool.safetensors.sharing import Sharing, find_identical, find_shared
-from paramtool.safetensors.state import (
+from paramtool.checkpoint.safetensors.reader import load_arrays, load_file
+from paramtool.checkpoint.safetensors.writer import save_file, write_stream
+from paramtool.checkpoint.sharing import Sharing, find_identical, find_shared
+from paramtool.checkpoint.state import (
     fill_tied_names,
     load_into,
     load_state_dict_file,
@@ -29,7 +30,6 @@ from paramtool.safetensors.state import (
     save_sharded,
     save_state_dict,
 )
-from paramtool.safetensors.writer import save_file, write_stream
 
 __all__ = [
     "DTYPES",

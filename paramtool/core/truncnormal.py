@@ -23,7 +23,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from paramtool.random import ChunkSource, Draw
+from paramtool.core.random import ChunkSource, Draw
 
 #: Acceptance above which normal-and-redraw is the fastest sampler.
 FAST_ACCEPTANCE = 0.3

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from paramtool import factories
-from paramtool.dtypes import dtype_name
+from paramtool.core import factories
+from paramtool.core.dtypes import dtype_name
+from paramtool.core.random import Generator
+from paramtool.core.recipes import Recipe
+from paramtool.core.tensor import Tensor
 from paramtool.errors import InitError
 from paramtool.nn import init
-from paramtool.random import Generator
-from paramtool.recipes import Recipe
-from paramtool.tensor import Tensor
 
 InitFn = Callable[..., Tensor]
 
@@ -354,52 +354,3 @@ def _row(
         "recipe": recipe.describe() if recipe is not None else None,
         "expected_std": recipe.expected_std(shape) if recipe is not None else None,
     }
-
-
-def tensor_stats(array: Any, expected_std: float | None = None) -> dict[str, Any]:
-    """Value statistics of one initialised tensor, as plain data.
-
-    Computed chunk by chunk (no float64 copy of the whole tensor) by
-    ``paramtool.report.stats``; this adds the std the scheme promises.
-
-    Args:
-        array: The values (numpy or cupy).
-        expected_std: The std the recipe should give (``InitReport`` row ``expected_std``).
-
-    Returns:
-        ``numel, mean, std, min, max, zeros, zero_fraction, nan, inf, expected_std``.
-    """
-    from paramtool.report.stats import tensor_stats as _measure  # noqa: PLC0415
-
-    stats = _measure("", array).to_dict()
-    del stats["name"]
-    stats["expected_std"] = expected_std
-    return stats
-
-
-def add_stats(
-    model: Any,
-    report: InitReport,
-    seed: int | None = None,
-    progress: Callable[[str, int], None] | None = None,
-) -> InitReport:
-    """Add ``stats`` (see :func:`tensor_stats`) to every row of ``report``; returns it.
-
-    Deferred parameters are computed one at a time from their name's stream and let go, so
-    a model larger than memory can be checked; real ones are measured in place.
-
-    Args:
-        model: The module the report was made from.
-        report: The report of :func:`apply_scheme`.
-        seed: The seed the values are keyed by (default: the global seed).
-        progress: Called with each parameter's name and size in bytes once it is measured.
-    """
-    params = dict(model.named_parameters())
-    for row in report.rows:
-        tensor = params[row["name"]]
-        row["stats"] = tensor_stats(
-            tensor.compute(name=row["name"], seed=seed), row["expected_std"]
-        )
-        if progress is not None:
-            progress(row["name"], tensor.nbytes)
-    return report
