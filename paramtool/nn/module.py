@@ -10,7 +10,8 @@ Error classes and texts are PyTorch's, with ``paramtool`` written where PyTorch 
 (``paramtool.Size([3, 4])``, ``paramtool.nn.Parameter``, ``paramtool.FloatTensor``).
 Module inherits ``state_dict``/``load_state_dict`` from ``paramtool.nn._loading`` and the
 conversions that act on the whole tree (``to``, ``half``, ``materialize``, ``train``, ...) from
-``paramtool.nn._conversion``.
+``paramtool.nn._conversion``, and its hooks and call path (``__call__``) from
+``paramtool.nn.hooks``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from paramtool.core.tensor import Tensor
 from paramtool.core.type_names import typename
 from paramtool.nn._conversion import ConversionMethods
 from paramtool.nn._loading import StateDictMethods
+from paramtool.nn.hooks import HookMethods
 from paramtool.nn.parameter import Buffer, Parameter
 
 
@@ -39,7 +41,7 @@ def _forward_unimplemented(self: Module, *args: Any, **kwargs: Any) -> Any:
     )
 
 
-class Module(StateDictMethods, ConversionMethods):
+class Module(StateDictMethods, ConversionMethods, HookMethods):
     """Base class of all neural network modules (``torch.nn.Module``).
 
     Subclass it, call ``super().__init__()`` first, then assign Parameters, buffers and child
@@ -76,9 +78,7 @@ class Module(StateDictMethods, ConversionMethods):
         for name, value in (("training", True), ("_parameters", {}), ("_buffers", {}),
                             ("_non_persistent_buffers_set", set()), ("_modules", {})):  # fmt: skip
             object.__setattr__(self, name, value)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        self._init_hooks()
 
     # -- registration ------------------------------------------------------------------------
 
