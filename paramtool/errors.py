@@ -33,5 +33,17 @@ class ModelLoadError(ParamtoolError):
     """A model definition file that cannot be run, or holds no model."""
 
 
+class MissingTorchFeature(ModelLoadError):
+    """A model file needs torch names paramtool's core lacks (``torchvision``, ``torch.fft``).
+
+    ``names`` lists each one with the file and line that asked for it; with PyTorch installed,
+    the file can be built by PyTorch instead.
+    """
+
+    def __init__(self, message: str, names: list | None = None) -> None:
+        super().__init__(message)
+        self.names = list(names or [])
+
+
 class StateDictError(ParamtoolError, RuntimeError):
     """A state_dict that does not fit a model (missing, unexpected, size mismatch)."""

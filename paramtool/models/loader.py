@@ -34,9 +34,11 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from paramtool.errors import ModelLoadError
+from paramtool.models.structure import check_structure
+from paramtool.models.torch_scope import missing_error, torch_scope
 
 #: The file a MODEL argument names when none is given.
 DEFAULT_MODEL_FILE = "model.py"
@@ -107,6 +109,8 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelLoadError(f"{path}: cannot read config: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise ModelLoadError(f"{path}: config nested too deeply to read") from exc
     if not isinstance(data, dict):
         raise ModelLoadError(f"{path}: a config must hold a JSON object, not {type(data).__name__}")
     return data
@@ -117,36 +121,59 @@ def load_model(
     entry: str | None = None,
     args: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
+    base: type | None = None,
+    output: TextIO | None = None,
 ) -> Any:
     """Run a model file and return the (deferred) Module it defines.
+
+    While the file runs and its model is built, ``import torch`` gives paramtool's namespace
+    (:func:`~paramtool.models.torch_scope.torch_scope`) and what the file prints goes to
+    ``output``, never to stdout.
 
     Args:
         path: The ``.py`` file.
         entry: The name of the model object in the file (instance, subclass or callable).
         args: Keyword arguments for the constructor (``--arg``).
         config: A config dict (``--config``), see the module docstring for how it is passed.
+        base: The Module class to look for. Default: paramtool's, with ``import torch``
+            resolved to paramtool; another class (``torch.nn.Module``) runs the file as it is.
+        output: Where the file's prints go (default: stderr).
 
     Returns:
-        The model, a :class:`paramtool.nn.Module`.
+        The model, an instance of ``base`` (default :class:`paramtool.nn.Module`).
 
     Raises:
-        ModelLoadError: the file is missing, does not run, holds no model or several, or its
-            constructor raises; the message names the file and line.
+        MissingTorchFeature: the file needs torch names paramtool lacks (all of them listed).
+        ModelLoadError: the file is missing, does not run (an exception or ``sys.exit``),
+            holds no model or several, its constructor raises, or the model's module tree is
+            cyclic or too deep; the message names the file and line.
 
     Example:
         >>> model = load_model("sample_models/mlp.py")  # doctest: +SKIP
     """
     path = Path(path)
-    module = run_file(path)
-    name, candidate = _pick_candidate(module, path, entry)
-    return _construct(candidate, name, path, dict(args or {}), config)
+    scope = torch_scope(path.resolve().parent) if base is None else contextlib.nullcontext([])
+    with scope as met, contextlib.redirect_stdout(output or sys.stderr):
+        try:
+            module = run_file(path)
+            name, candidate = _pick_candidate(module, path, entry, base or _module_type())
+            model = _construct(candidate, name, path, dict(args or {}), config, base)
+        except ModelLoadError as exc:
+            if met:
+                raise missing_error(met, path) from exc
+            raise
+        if met:
+            raise missing_error(met, path)
+    check_structure(model, path)
+    return model
 
 
 def run_file(path: str | os.PathLike[str]) -> ModuleType:
     """Run a Python file as a new, uniquely named module and return it.
 
     Raises:
-        ModelLoadError: the file is missing, is not a ``.py`` file, or raises while it runs.
+        ModelLoadError: the file is missing, is not a ``.py`` file, or raises (any exception,
+            ``SystemExit`` and ``KeyboardInterrupt`` included) while it runs.
     """
     path = Path(path)
     if not path.is_file():
@@ -167,7 +194,7 @@ def run_file(path: str | os.PathLike[str]) -> ModuleType:
         sys.modules.pop(name, None)
         where = f"{exc.filename or path}:{exc.lineno}" if exc.lineno else str(path)
         raise ModelLoadError(f"{where}: syntax error: {exc.msg}") from exc
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - a model file cannot end paramtool
         sys.modules.pop(name, None)
         raise ModelLoadError(_describe_failure(exc, path, "while running the file")) from exc
     return module
@@ -194,24 +221,26 @@ def _module_type() -> type:
     return Module
 
 
-def _pick_candidate(module: ModuleType, path: Path, entry: str | None) -> tuple[str, Any]:
+def _pick_candidate(
+    module: ModuleType, path: Path, entry: str | None, base: type
+) -> tuple[str, Any]:
     """The (name, object) the model comes from, by the preference order of the module docs."""
     namespace = vars(module)
     if entry is not None:
         if entry not in namespace:
             raise ModelLoadError(
                 f"{path}: no {entry!r} defined (--entry); candidates: "
-                f"{_names_or_none(_candidate_names(module))}"
+                f"{_names_or_none(_candidate_names(module, base))}"
             )
         return entry, namespace[entry]
     for name in _ENTRY_NAMES:
         if name in namespace:
             return name, namespace[name]
-    instances = _root_instances(module)
+    instances = _root_instances(module, base)
     if len(instances) == 1:
         return instances[0]
     if not instances:
-        classes = _defined_subclasses(module)
+        classes = _defined_subclasses(module, base)
         if len(classes) == 1:
             return classes[0]
         if len(classes) > 1:
@@ -233,15 +262,15 @@ def _names_or_none(names: list[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def _candidate_names(module: ModuleType) -> list[str]:
+def _candidate_names(module: ModuleType, base: type) -> list[str]:
     entries = [n for n in _ENTRY_NAMES if n in vars(module)]
-    found = [n for n, _ in _root_instances(module)] + [n for n, _ in _defined_subclasses(module)]
+    found = [n for n, _ in _root_instances(module, base)]
+    found += [n for n, _ in _defined_subclasses(module, base)]
     return entries + [n for n in found if n not in entries]
 
 
-def _root_instances(module: ModuleType) -> list[tuple[str, Any]]:
+def _root_instances(module: ModuleType, base: type) -> list[tuple[str, Any]]:
     """Module instances at the file's top level that are not part of another one."""
-    base = _module_type()
     found: dict[int, tuple[str, Any]] = {}
     for name, value in vars(module).items():
         if isinstance(value, base) and not name.startswith("_") and id(value) not in found:
@@ -250,9 +279,8 @@ def _root_instances(module: ModuleType) -> list[tuple[str, Any]]:
     return [pair for key, pair in found.items() if key not in inner]
 
 
-def _defined_subclasses(module: ModuleType) -> list[tuple[str, type]]:
+def _defined_subclasses(module: ModuleType, base: type) -> list[tuple[str, type]]:
     """Module subclasses defined in the file itself (not imported into it)."""
-    base = _module_type()
     return [
         (name, value)
         for name, value in vars(module).items()
@@ -264,9 +292,14 @@ def _defined_subclasses(module: ModuleType) -> list[tuple[str, type]]:
 
 
 def _construct(
-    candidate: Any, name: str, path: Path, args: dict[str, Any], config: Mapping[str, Any] | None
+    candidate: Any,
+    name: str,
+    path: Path,
+    args: dict[str, Any],
+    config: Mapping[str, Any] | None,
+    base: type | None = None,
 ) -> Any:
-    base = _module_type()
+    base = base or _module_type()
     if isinstance(candidate, base):
         if args or config:
             raise ModelLoadError(
@@ -282,11 +315,12 @@ def _construct(
     kwargs = _call_arguments(candidate, args, config)
     try:
         model = candidate(**kwargs)
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - a model file cannot end paramtool
         raise ModelLoadError(_describe_failure(exc, path, f"while building {name!r}")) from exc
     if not isinstance(model, base):
         raise ModelLoadError(
-            f"{path}: {name}() returned a {type(model).__name__}, not a paramtool.nn.Module"
+            f"{path}: {name}() returned a {type(model).__name__}, not a "
+            f"{base.__module__.replace('paramtool.nn.module', 'paramtool.nn')}.{base.__name__}"
         )
     return model
 
@@ -321,6 +355,8 @@ def _describe_failure(exc: BaseException, path: Path, when: str) -> str:
             when = f"{when}, in {frame.name}()"
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if isinstance(exc, SystemExit):
+        detail = f"the model file called sys.exit({exc.code!r})"
     return f"{where}: {detail} ({when})"
 
 

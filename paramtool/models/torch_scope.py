@@ -1,0 +1,143 @@
+"""``import torch`` inside a model file, resolved to paramtool while the file runs.
+
+:func:`torch_scope` puts paramtool's torch namespace (:data:`paramtool.torch.MODULES`) into
+``sys.modules`` and a finder at the front of ``sys.meta_path``; on leaving, it takes them out
+and puts back whatever was there before, so a process that also uses the real PyTorch (a test,
+a notebook) finds its own ``torch`` again. Modules the model file imported from its own folder,
+and any module that imported our ``torch``, are dropped too: the next file gets fresh ones.
+
+A torch path paramtool lacks (``torch.fft``), or a package built on PyTorch (``torchvision``),
+is recorded with the user's file and line and stands in as a placeholder module, so one run
+finds every missing name; :func:`missing_error` turns the list into one error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from paramtool.errors import MissingTorchFeature
+
+if TYPE_CHECKING:
+    from paramtool.torch.missing import MissingName
+
+#: Packages built on PyTorch itself: a model file importing them needs PyTorch.
+NEEDS_PYTORCH = frozenset(
+    {
+        "torchvision", "torchaudio", "torchtext", "torchdata", "timm", "transformers",
+        "accelerate", "peft", "diffusers", "lightning", "pytorch_lightning", "torchmetrics",
+        "xformers", "flash_attn", "triton", "apex", "fairscale", "deepspeed", "mamba_ssm",
+        "causal_conv1d", "functorch", "torch_geometric",
+    }
+)  # fmt: skip
+
+
+def _is_torch_name(name: str) -> bool:
+    root = name.partition(".")[0]
+    return root == "torch" or root in NEEDS_PYTORCH
+
+
+class _MissingFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds every torch path (and PyTorch-based package) not in the namespace: a placeholder."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if not _is_torch_name(fullname):
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        from paramtool.torch import missing  # noqa: PLC0415
+        from paramtool.torch.missing import PlaceholderModule  # noqa: PLC0415
+
+        parent = spec.name.rpartition(".")[0]
+        if not isinstance(sys.modules.get(parent), PlaceholderModule):
+            missing.missing(spec.name)  # the root of what is missing, recorded once
+        return PlaceholderModule(spec.name)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: every attribute of a placeholder module is a placeholder."""
+
+
+@contextlib.contextmanager
+def torch_scope(folder: str | Path | None = None) -> Iterator[list[MissingName]]:
+    """While the block runs, ``import torch`` gives paramtool; yields the missing names met.
+
+    Args:
+        folder: The model file's folder: modules imported from it are dropped on leaving.
+
+    Yields:
+        The list of :class:`~paramtool.torch.missing.MissingName` met so far (it grows).
+    """
+    from paramtool import torch as namespace  # noqa: PLC0415 - only when a model file runs
+    from paramtool.torch import missing  # noqa: PLC0415
+
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if _is_torch_name(name)}
+    before = set(sys.modules)
+    bound = namespace.namespace()
+    sys.modules.update(bound)
+    finder = _MissingFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        with missing.recording() as met:
+            yield met
+    finally:
+        sys.meta_path.remove(finder)
+        _drop_new_modules(before, set(map(id, bound.values())), folder)
+        sys.modules.update(saved)
+
+
+def _drop_new_modules(before: set[str], ours: set[int], folder: str | Path | None) -> None:
+    """Take out torch paths, modules from ``folder``, and new modules holding our torch."""
+    root = Path(folder).resolve() if folder is not None else None
+    for name in list(sys.modules):
+        module = sys.modules[name]
+        if _is_torch_name(name) or (
+            name not in before and (_is_in(module, root) or _holds(module, ours))
+        ):
+            del sys.modules[name]
+
+
+def _is_in(module: Any, folder: Path | None) -> bool:
+    file = getattr(module, "__file__", None)
+    if folder is None or not file:
+        return False
+    try:
+        return Path(file).resolve().is_relative_to(folder)
+    except (OSError, ValueError):
+        return False
+
+
+def _holds(module: Any, ours: set[int]) -> bool:
+    if getattr(module, "__name__", "").startswith("paramtool"):
+        return False
+    namespace = getattr(module, "__dict__", {})
+    return any(id(value) in ours for value in list(namespace.values()))
+
+
+def missing_error(met: Sequence[MissingName], path: Path) -> MissingTorchFeature:
+    """One error naming every missing torch name with its file and line, and what to install."""
+    packages = sorted({m.name.partition(".")[0] for m in met} - {"torch"})
+    listed = ", ".join(f"{m.name} ({_short(m, path)})" for m in met)
+    install = " ".join(["torch", *packages])
+    return MissingTorchFeature(
+        f"{path}: needs what paramtool's core does not provide: {listed}; "
+        f"install PyTorch (pip install {install}) to build it with PyTorch",
+        names=list(met),
+    )
+
+
+def _short(entry: MissingName, path: Path) -> str:
+    """``line N`` for the model file itself, ``file:N`` for another file."""
+    try:
+        same = Path(entry.file).resolve() == path.resolve()
+    except (OSError, ValueError):
+        same = False
+    return f"line {entry.line}" if same else entry.where()
