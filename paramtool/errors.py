@@ -25,7 +25,11 @@ class InitError(ParamtoolError, ValueError):
     """Bad input to an initialisation function, scheme or rule."""
 
 
-class SafetensorsError(ParamtoolError):
+class CheckpointError(ParamtoolError):
+    """A checkpoint that cannot be read: malformed, refused as unsafe, or of no known format."""
+
+
+class SafetensorsError(CheckpointError):
     """A safetensors file that breaks the format, or a write that failed."""
 
 
@@ -47,3 +51,11 @@ class MissingTorchFeature(ModelLoadError):
 
 class StateDictError(ParamtoolError, RuntimeError):
     """A state_dict that does not fit a model (missing, unexpected, size mismatch)."""
+
+
+class ExportError(ParamtoolError):
+    """A checkpoint that cannot be written where or how it was asked for."""
+
+
+class CheckError(ParamtoolError):
+    """A signal check that cannot run as asked (no input shape, no vocabulary size, ...)."""

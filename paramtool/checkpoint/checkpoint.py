@@ -1,7 +1,8 @@
-"""A checkpoint: one ``.safetensors`` file, or shards listed by a Hugging Face index.
+"""A checkpoint of any format: one file, or shards listed by a Hugging Face index.
 
-:func:`open_checkpoint` reads headers only, so listing a checkpoint of any size is instant; data
-is mapped on demand. Names dropped because they were tied to another tensor (recorded in
+:func:`open_checkpoint` tells the format by content (safetensors, ``torch.save`` zip or legacy
+pickle, index json) and reads headers only (a torch file's pickle, never its data), so listing
+a checkpoint of any size is instant; data is mapped on demand. Names dropped because they were tied to another tensor (recorded in
 ``__metadata__`` as ``{dropped: kept}``, the reference ``save_model`` convention) are resolved
 back to the kept tensor, and :meth:`Checkpoint.tensors` returns one object for all of them.
 """
@@ -10,83 +11,64 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from paramtool.checkpoint.safetensors.format import DTYPES, Header, TensorInfo, read_header
-from paramtool.checkpoint.safetensors.reader import array_from, map_file, wrap
-from paramtool.errors import SafetensorsError
+from paramtool.checkpoint.entry import Entry, Part
+from paramtool.checkpoint.formats import open_file, open_part
+from paramtool.checkpoint.safetensors.reader import wrap
+from paramtool.errors import CheckpointError, SafetensorsError
 
 INDEX_SUFFIX = ".safetensors.index.json"
+BIN_INDEX_SUFFIX = ".bin.index.json"
 SINGLE_FILE = "model.safetensors"
+#: ``__metadata__`` key of the id paramtool writes in every file of a checkpoint and its index.
+CHECKPOINT_ID_KEY = "paramtool.checkpoint_id"
 #: Index metadata keys that describe the shards rather than the model.
 _INDEX_KEYS = ("total_size", "total_parameters")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One stored tensor, as its header describes it.
-
-    Attributes:
-        name: The tensor's name.
-        shape: Its shape.
-        dtype: The format's dtype code (``"BF16"``).
-        nbytes: Bytes of data.
-        file: The file holding it.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    nbytes: int
-    file: Path
-
-    @property
-    def dtype_name(self) -> str:
-        """The PyTorch-style dtype name (``"bfloat16"``), or the code when numpy has none."""
-        from paramtool.core.dtypes import dtype_name  # noqa: PLC0415
-
-        return dtype_name(DTYPES[self.dtype]) if self.dtype in DTYPES else self.dtype
-
-    @property
-    def numel(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self.shape, dtype=object))
-
-
 class Checkpoint:
-    """A validated checkpoint, read from its headers.
+    """A checkpoint of any format, opened from its headers (data mapped on demand).
 
     Attributes:
         path: The file, index or folder that was opened.
-        files: The ``.safetensors`` files, in shard order.
-        entries: Every stored tensor, shard by shard in offset order.
-        metadata: User metadata (the tie records removed).
+        files: The files, in shard order.
+        parts: One opened file each (see :class:`Part`).
+        entries: Every stored tensor, file by file in file order.
+        metadata: String metadata (the tie records removed); for a ``torch.save`` file, its
+            plain non-tensor entries as JSON.
         tied: Dropped name -> kept name.
+        overlapping: Groups of names of distinct tensors viewing one storage (torch files).
+        contents: Top-level key -> what it holds, for a file nesting its state dict.
+        key: The top-level key the tensors were read from, if any.
         index: The index JSON (None for a single file).
     """
 
-    def __init__(
-        self, path: Path, headers: dict[Path, Header], index: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, path: Path, parts: list[Part], index: dict[str, Any] | None = None) -> None:
         self.path = path
-        self.files = list(headers)
+        self.parts = parts
+        self.files = [part.file for part in parts]
         self.index = index
-        self._where: dict[str, tuple[Path, TensorInfo]] = {}
+        self._where: dict[str, Part] = {}
         self.entries: list[Entry] = []
-        for file, header in headers.items():
-            for info in header.tensors:
-                self._where[info.name] = (file, info)
-                self.entries.append(Entry(info.name, info.shape, info.dtype, info.nbytes, file))
+        for part in parts:
+            for entry in part.entries:
+                self._where[entry.name] = part
+            self.entries.extend(part.entries)
         merged = _index_metadata(index)
-        for header in headers.values():
-            merged.update(header.metadata)
-        self.tied = {k: v for k, v in merged.items() if k not in self._where and v in self._where}
+        for part in parts:
+            merged.update(part.metadata)
+        where = self._where
+        self.tied = {k: v for k, v in merged.items() if k not in where and v in where}
+        for part in parts:
+            self.tied.update(part.tied)
         self.metadata = {k: v for k, v in merged.items() if k not in self.tied}
-        self._maps: dict[Path, tuple[Any, Header]] = {}
+        self.overlapping = [group for part in parts for group in part.overlapping]
+        self.contents = parts[0].contents if len(parts) == 1 else {}
+        self.key = parts[0].key if len(parts) == 1 else None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -111,18 +93,15 @@ class Checkpoint:
         """The stored entry behind ``name`` (a tied name gives its kept tensor's entry).
 
         Raises:
-            SafetensorsError: no such tensor.
+            CheckpointError: no such tensor.
         """
-        file, info = self._locate(name)
-        return Entry(info.name, info.shape, info.dtype, info.nbytes, file)
+        kept = self._kept(name)
+        return next(e for e in self._where[kept].entries if e.name == kept)
 
     def array(self, name: str) -> np.ndarray:
         """The values of ``name`` as a zero-copy numpy array of the mapped file."""
-        file, info = self._locate(name)
-        if file not in self._maps:
-            self._maps[file] = map_file(file)
-        mapping, header = self._maps[file]
-        return array_from(mapping, header, info, file)
+        kept = self._kept(name)
+        return self._where[kept].array(kept)
 
     def load(self, name: str, device: object = "cpu") -> Any:
         """The values of ``name`` as a paramtool Tensor (zero-copy on the cpu)."""
@@ -140,11 +119,11 @@ class Checkpoint:
         out.update({dropped: out[kept] for dropped, kept in self.tied.items()})
         return out
 
-    def _locate(self, name: str) -> tuple[Path, TensorInfo]:
-        found = self._where.get(self.tied.get(name, name))
-        if found is None:
-            raise SafetensorsError(f"{self.path}: no tensor named {name!r}")
-        return found
+    def _kept(self, name: str) -> str:
+        kept = self.tied.get(name, name)
+        if kept not in self._where:
+            raise CheckpointError(f"{self.path}: no tensor named {name!r}")
+        return kept
 
 
 def _index_metadata(index: dict[str, Any] | None) -> dict[str, str]:
@@ -154,57 +133,105 @@ def _index_metadata(index: dict[str, Any] | None) -> dict[str, str]:
     return {k: v for k, v in meta.items() if k not in _INDEX_KEYS and isinstance(v, str)}
 
 
-def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Open a ``.safetensors`` file, an index json, or a folder holding either, from headers.
+def open_checkpoint(
+    path: str | os.PathLike[str], key: str | None = None, follow_links: bool = False
+) -> Checkpoint:
+    """Open a checkpoint of any format paramtool reads, from headers, by content.
 
-    A folder is opened through its ``*.safetensors.index.json`` when it holds exactly one,
-    else its ``model.safetensors``, else its only ``.safetensors`` file.
+    ``path`` is a ``.safetensors`` file, a ``torch.save`` file (zip or legacy; ``.bin``,
+    ``.pt``, ``.pth``, ``.ckpt`` or any name), an index json (``model.safetensors.index.json``,
+    ``pytorch_model.bin.index.json``), or a folder holding one of them: its index when it holds
+    exactly one (safetensors first), else ``model.safetensors``, else ``pytorch_model.bin``,
+    else its only checkpoint file.
 
     Args:
         path: File, index or folder.
+        key: For a ``torch.save`` file nesting its state dict: the top-level key to read.
+        follow_links: Read shards (and a folder's file) whose links resolve outside the
+            checkpoint's folder. The Hugging Face cache layout, whose files link into the
+            repository's ``blobs/``, is read without it.
 
     Returns:
         The validated checkpoint.
 
     Raises:
-        SafetensorsError: a missing or malformed file or index; a shard missing, or holding
-            tensors other than those the index puts there.
+        CheckpointError: a missing, special, malformed or unsafe file or index; a shard
+            missing, outside the folder, or holding tensors other than the index says.
     """
     path = Path(path)
     if path.is_dir():
-        path = _resolve_folder(path)
+        folder, path = path, _resolve_folder(path)
+        check_inside(path, folder, follow_links)
     if path.name.endswith(".json"):
-        return _open_index(path)
-    return Checkpoint(path, {path: read_header(path)})
+        return _open_index(path, key, follow_links)
+    return Checkpoint(path, [open_part(path, key)])
+
+
+#: Files a folder is opened through, in order of preference (after an index).
+_FOLDER_FILES = (SINGLE_FILE, "pytorch_model.bin")
+_TORCH_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
 
 def _resolve_folder(folder: Path) -> Path:
-    indexes = sorted(folder.glob(f"*{INDEX_SUFFIX}"))
-    if len(indexes) == 1:
-        return indexes[0]
-    if len(indexes) > 1:
-        names = ", ".join(p.name for p in indexes)
-        raise SafetensorsError(f"{folder}: several indexes ({names}); name the one to open")
-    if (folder / SINGLE_FILE).is_file():
-        return folder / SINGLE_FILE
-    files = sorted(folder.glob("*.safetensors"))
-    if len(files) == 1:
-        return files[0]
-    found = f"{len(files)} .safetensors files" if files else "no .safetensors file"
-    raise SafetensorsError(f"{folder}: no index and {found}; name the file to open")
+    for suffix in (INDEX_SUFFIX, BIN_INDEX_SUFFIX):
+        indexes = sorted(folder.glob(f"*{suffix}"))
+        if len(indexes) == 1:
+            return indexes[0]
+        if len(indexes) > 1:
+            names = ", ".join(p.name for p in indexes)
+            raise SafetensorsError(f"{folder}: several indexes ({names}); name the one to open")
+    for name in _FOLDER_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    for kind, suffixes in (("safetensors", (".safetensors",)), ("torch", _TORCH_SUFFIXES)):
+        files = sorted(p for p in folder.iterdir() if p.suffix in suffixes)
+        if len(files) == 1:
+            return files[0]
+        if len(files) > 1:
+            raise SafetensorsError(
+                f"{folder}: no index and {len(files)} {kind} files; name the file to open"
+            )
+    raise SafetensorsError(
+        f"{folder}: no index, no .safetensors file and no torch checkpoint; name the file to open"
+    )
+
+
+def check_inside(file: Path, folder: Path, follow_links: bool = False) -> None:
+    """Refuse a file of a checkpoint whose path resolves outside the checkpoint's folder.
+
+    Allowed without ``follow_links``: files inside the folder, and the Hugging Face cache
+    layout (``snapshots/REV/NAME`` linking to ``../../blobs/HASH`` of the same repository).
+
+    Raises:
+        CheckpointError: the file resolves elsewhere.
+    """
+    if follow_links:
+        return
+    real, base = file.resolve(), folder.resolve()
+    if real.is_relative_to(base):
+        return
+    if base.parent.name == "snapshots" and real.parent == base.parent.parent / "blobs":
+        return
+    raise CheckpointError(
+        f"{file}: resolves to {real}, outside the checkpoint folder {base}; "
+        "pass --follow-links to read it"
+    )
 
 
 def read_index(path: Path) -> dict[str, Any]:
-    """Read and check the shape of a Hugging Face index json.
+    """Read and check the shape of a Hugging Face index json (safetensors or ``.bin``).
 
     Raises:
-        SafetensorsError: unreadable, not JSON, or without a ``weight_map`` of names to
-            plain file names.
+        SafetensorsError: unreadable, not JSON, nested too deeply, or without a
+            ``weight_map`` of names to plain file names.
     """
     try:
-        index = json.loads(path.read_text(encoding="utf-8"))
+        with open_file(path) as f:
+            index = json.loads(f.read().decode("utf-8"))
     except OSError as exc:
         raise SafetensorsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise SafetensorsError(f"{path}: index JSON is nested too deeply") from None
     except ValueError as exc:
         raise SafetensorsError(f"{path}: index is not valid JSON: {exc}") from None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
@@ -218,26 +245,52 @@ def read_index(path: Path) -> dict[str, Any]:
     return index
 
 
-def _open_index(path: Path) -> Checkpoint:
+def _open_index(path: Path, key: str | None, follow_links: bool) -> Checkpoint:
     index = read_index(path)
     weight_map: dict[str, str] = index["weight_map"]
     by_file: dict[str, set[str]] = {}
     for name, file in weight_map.items():
         by_file.setdefault(file, set()).add(name)
-    headers: dict[Path, Header] = {}
+    parts: list[Part] = []
     for file, listed in by_file.items():
         shard = path.parent / file
         if not shard.is_file():
             raise SafetensorsError(f"{path}: shard {file!r} listed in the index is missing")
-        headers[shard] = read_header(shard)
-        _check_shard(path, file, headers[shard], listed, weight_map)
-    return Checkpoint(path, headers, index)
+        check_inside(shard, path.parent, follow_links)
+        part = open_part(shard, key)
+        _check_shard(path, file, part, listed, weight_map)
+        check_checkpoint_id(path, index, file, part.metadata)
+        parts.append(part)
+    return Checkpoint(path, parts, index)
+
+
+def check_checkpoint_id(
+    index_path: Path, index: dict[str, Any], file: str, metadata: dict[str, str]
+) -> None:
+    """Refuse a shard written by another export than its index (a mixed checkpoint).
+
+    An index paramtool wrote carries a checkpoint id in its ``metadata``, as does every shard's
+    ``__metadata__``; indexes without one (other writers) are not checked.
+
+    Raises:
+        SafetensorsError: the shard has no id or another one.
+    """
+    expected = (index.get("metadata") or {}).get(CHECKPOINT_ID_KEY)
+    if expected is None:
+        return
+    found = metadata.get(CHECKPOINT_ID_KEY)
+    if found != expected:
+        said = f"checkpoint id {found}" if found else "no checkpoint id"
+        raise SafetensorsError(
+            f"{index_path}: shard {file!r} belongs to another checkpoint ({said}, the index "
+            f"says {expected}): the folder mixes two exports"
+        )
 
 
 def _check_shard(
-    index: Path, file: str, header: Header, listed: set[str], weight_map: dict[str, str]
+    index: Path, file: str, part: Part, listed: set[str], weight_map: dict[str, str]
 ) -> None:
-    stored = {info.name for info in header.tensors}
+    stored = {entry.name for entry in part.entries} | set(part.tied)
     missing, extra = sorted(listed - stored), sorted(stored - listed)
     if missing:
         raise SafetensorsError(

@@ -11,9 +11,6 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
-from paramtool.checkpoint.checkpoint import Checkpoint, open_checkpoint
-from paramtool.checkpoint.safetensors.format import DTYPES
-
 #: Work bound for numpy's exact overlap test; past it two arrays count as sharing.
 _OVERLAP_WORK = 100_000
 
@@ -120,7 +117,7 @@ def find_shared(state: Any) -> Sharing:
     return Sharing(tied=tied, overlapping=_overlap_groups(state, kept))
 
 
-def find_identical(checkpoint: Checkpoint | str | os.PathLike[str]) -> list[list[str]]:
+def find_identical(checkpoint: Any | str | os.PathLike[str]) -> list[list[str]]:
     """Groups of stored tensors with identical shape, dtype and bytes (SHA-256 of the data).
 
     Only tensors whose shape and dtype match another's are read, through the memory map.
@@ -131,11 +128,13 @@ def find_identical(checkpoint: Checkpoint | str | os.PathLike[str]) -> list[list
     Returns:
         Groups of two or more names, each in storage order.
     """
-    if not isinstance(checkpoint, Checkpoint):
+    if isinstance(checkpoint, str | os.PathLike):
+        from paramtool.checkpoint.checkpoint import open_checkpoint  # noqa: PLC0415 - it uses us
+
         checkpoint = open_checkpoint(checkpoint)
     by_kind: dict[tuple[Any, ...], list[str]] = {}
     for entry in checkpoint.entries:
-        if entry.dtype not in DTYPES:  # sub-byte data numpy cannot view
+        if not isinstance(entry.dtype, np.dtype):  # sub-byte data numpy cannot view
             continue
         by_kind.setdefault((entry.shape, entry.dtype), []).append(entry.name)
     groups: list[list[str]] = []

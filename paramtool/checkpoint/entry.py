@@ -1,0 +1,75 @@
+"""What every checkpoint format gives: entries (name, shape, numpy dtype, size, file) and parts.
+
+A :class:`Part` is one file of a checkpoint, opened by its format module (safetensors, a
+``torch.save`` zip or legacy pickle). Everything above the format modules sees only parts and
+entries, never a format's own codes or structures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paramtool.core.dtypes import dtype_name
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored tensor.
+
+    Attributes:
+        name: The tensor's name.
+        shape: Its shape.
+        dtype: Its numpy dtype; a format's own code (``"F4"``) for the sub-byte dtypes numpy
+            cannot hold.
+        nbytes: Bytes of data.
+        file: The file holding it.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: Any
+    nbytes: int
+    file: Path
+
+    @property
+    def dtype_name(self) -> str:
+        """The PyTorch-style dtype name (``"bfloat16"``), or the format's code."""
+        return dtype_name(self.dtype) if isinstance(self.dtype, np.dtype) else str(self.dtype)
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+
+@dataclass
+class Part:
+    """One opened file of a checkpoint.
+
+    Attributes:
+        file: The file.
+        entries: Its stored tensors, in file order.
+        metadata: String metadata it records (safetensors ``__metadata__``; a torch file's
+            plain non-tensor entries as JSON).
+        tied: Dropped name -> kept name, for names the file stores as one tensor.
+        overlapping: Groups of names of distinct tensors viewing one storage.
+        contents: Top-level key -> what it holds, for a file holding more than a state dict.
+        key: The top-level key whose tensors were read, if any.
+    """
+
+    file: Path
+    entries: list[Entry]
+    metadata: dict[str, str] = field(default_factory=dict)
+    tied: dict[str, str] = field(default_factory=dict)
+    overlapping: list[list[str]] = field(default_factory=list)
+    contents: dict[str, str] = field(default_factory=dict)
+    key: str | None = None
+
+    def array(self, name: str) -> np.ndarray:
+        """The values of a stored tensor, a view of the mapped file (no copy)."""
+        raise NotImplementedError

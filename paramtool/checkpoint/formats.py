@@ -1,0 +1,130 @@
+"""Opening one checkpoint file as a :class:`Part`, its format told by content, not by name.
+
+- ``PK\\x03\\x04``: a ``torch.save`` zip archive (PyTorch 1.6+).
+- an 8-byte length then ``{``: safetensors (a ``.safetensors`` name is always read as one, so
+  a damaged file gets the format's own diagnosis).
+- a pickle (``\\x80`` and a protocol number): a legacy ``torch.save`` file.
+
+Only regular files are read: a FIFO or a device is refused before it is opened, and files are
+opened non-blocking, so nothing can hang on a special file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paramtool.checkpoint.entry import Entry, Part
+from paramtool.checkpoint.safetensors.format import DTYPES, Header, TensorInfo, read_header
+from paramtool.checkpoint.safetensors.reader import array_from
+from paramtool.checkpoint.torch_legacy import LegacyFile
+from paramtool.checkpoint.torch_state import TorchPart
+from paramtool.checkpoint.torch_zip import ZIP_MAGIC, ZipArchive
+from paramtool.errors import CheckpointError
+
+SAFETENSORS, TORCH_ZIP, TORCH_LEGACY = "safetensors", "torch zip", "torch legacy"
+
+
+def check_regular(path: Path) -> os.stat_result:
+    """The file's status, refusing anything but a regular file (without opening it).
+
+    Raises:
+        CheckpointError: missing, unreadable, or a FIFO, device, socket or folder.
+    """
+    try:
+        status = os.stat(path)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(status.st_mode):
+        kind = "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+        raise CheckpointError(f"{path}: {kind}; only regular files are read as checkpoints")
+    return status
+
+
+def open_file(path: Path) -> Any:
+    """Open a regular file for reading without ever blocking on it."""
+    check_regular(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return os.fdopen(fd, "rb")
+
+
+def sniff(path: Path) -> str:
+    """The format of a checkpoint file, from its first bytes.
+
+    Raises:
+        CheckpointError: no format paramtool reads.
+    """
+    if path.suffix == ".safetensors":
+        return SAFETENSORS
+    with open_file(path) as f:
+        head = f.read(9)
+        size = os.fstat(f.fileno()).st_size
+    if head.startswith(ZIP_MAGIC):
+        return TORCH_ZIP
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+        return SAFETENSORS
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return TORCH_LEGACY
+    raise CheckpointError(
+        f"{path}: not a checkpoint paramtool reads (safetensors, a torch.save zip or legacy "
+        "pickle, or an index .json)"
+    )
+
+
+class SafetensorsPart(Part):
+    """A ``.safetensors`` file: entries from its validated header, data mapped on demand."""
+
+    def __init__(self, file: Path, header: Header) -> None:
+        entries = [
+            Entry(i.name, i.shape, DTYPES.get(i.dtype, i.dtype), i.nbytes, file)
+            for i in header.tensors
+        ]
+        super().__init__(file, entries, metadata=dict(header.metadata))
+        self.header = header
+        self._infos: dict[str, TensorInfo] = {i.name: i for i in header.tensors}
+        self._mapping: Any = None
+
+    def array(self, name: str) -> np.ndarray:
+        """The tensor's values: a zero-copy view of the mapped file."""
+        if self._mapping is None:
+            self._mapping = map_copy(self.file)
+        return array_from(self._mapping, self.header, self._infos[name], self.file)
+
+
+def map_copy(path: Path) -> mmap.mmap:
+    """Map a whole regular file copy-on-write (writes to arrays never reach the file)."""
+    with open_file(path) as f:
+        try:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        except (OSError, ValueError) as exc:  # empty or unmappable
+            raise CheckpointError(f"{path}: cannot map: {exc}") from None
+
+
+def open_part(path: Path, key: str | None = None) -> Part:
+    """Open one checkpoint file of any format paramtool reads.
+
+    Args:
+        path: The file.
+        key: For a ``torch.save`` file nesting its state dict: the top-level key to read.
+
+    Raises:
+        CheckpointError: a special file, an unknown format, a malformed file, or a pickle
+            naming anything but data.
+    """
+    kind = sniff(path)
+    if kind == SAFETENSORS:
+        if key is not None:
+            raise CheckpointError(f"{path}: --key applies to torch.save files, not safetensors")
+        check_regular(path)
+        return SafetensorsPart(path, read_header(path))
+    mapping = map_copy(path)
+    found = ZipArchive(path, mapping) if kind == TORCH_ZIP else LegacyFile(path, mapping)
+    return TorchPart(path, found.obj, found.storages, mapping, key)

@@ -1,0 +1,331 @@
+"""A restricted unpickler for ``torch.save`` files: data only, never code.
+
+A pickle is a small program: ``GLOBAL module name`` fetches any importable object and ``REDUCE``
+calls it, which is how a hostile checkpoint runs ``os.system``. This unpickler resolves globals
+from a fixed table of its own stand-ins and refuses every other name before anything is called:
+nothing is imported and no function named by the file runs. The table holds what a state dict
+needs (the facts follow PyTorch's ``weights_only`` allow-list):
+
+- tensor rebuilders (``torch._utils._rebuild_tensor``, ``_v2``, ``_v3``, ``_rebuild_parameter``,
+  ``_rebuild_parameter_with_state``, ``torch._tensor._rebuild_from_type_v2``), which here only
+  record a :class:`TensorRef` (storage, offset, shape, strides) after checking its bounds;
+- storage types (``torch.FloatStorage``, ... ``torch.UntypedStorage``) and dtypes
+  (``torch.float32``, ...), which name a numpy dtype;
+- ``collections.OrderedDict``, ``collections.Counter``, ``torch.Size``, ``torch.device``,
+  ``builtins.set``, ``builtins.frozenset``, ``builtins.complex``, ``builtins.bytearray`` and
+  ``_codecs.encode`` (how protocol-2 pickles spell bytes), each accepting plain data only.
+
+Storages arrive as persistent ids; the format module turns them into :class:`StorageRef` and,
+later, into memory-mapped arrays.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import math
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from paramtool.core.dtypes import all_dtypes
+from paramtool.errors import CheckpointError
+
+#: numpy's limit on an array's dimensions.
+MAX_NDIM = 64
+
+#: torch storage class -> element dtype name (``UntypedStorage`` holds bytes).
+STORAGE_DTYPES: dict[str, str] = {
+    "DoubleStorage": "float64",
+    "FloatStorage": "float32",
+    "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": "int64",
+    "IntStorage": "int32",
+    "ShortStorage": "int16",
+    "CharStorage": "int8",
+    "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+    "ComplexFloatStorage": "complex64",
+    "ComplexDoubleStorage": "complex128",
+    "UntypedStorage": "uint8",
+}
+
+#: torch dtype name -> numpy dtype: paramtool's table plus the complex types.
+TORCH_DTYPES: dict[str, np.dtype] = {
+    **all_dtypes(),
+    "complex64": np.dtype(np.complex64),
+    "complex128": np.dtype(np.complex128),
+}
+
+
+@dataclass(frozen=True)
+class StorageType:
+    """A storage class or dtype named by the pickle: it stands for a numpy dtype."""
+
+    name: str
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
+class StorageRef:
+    """One storage: its key in the file, element dtype and size in elements.
+
+    Attributes:
+        key: The storage's key (``"0"``; the zip entry ``data/0``).
+        dtype: Element dtype.
+        numel: Number of elements.
+        offset: First element within the stored record (legacy storage views), else 0.
+    """
+
+    key: str
+    dtype: np.dtype
+    numel: int
+    offset: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class TensorRef:
+    """A tensor as the pickle describes it: a view of a storage.
+
+    Attributes:
+        storage: The storage it views.
+        dtype: Element dtype (the storage's, or the dtype ``_rebuild_tensor_v3`` names).
+        offset: First element, in elements of ``dtype``.
+        shape: The shape.
+        stride: Strides in elements.
+        requires_grad: As saved.
+        parameter: True when saved as an ``nn.Parameter``.
+    """
+
+    storage: StorageRef
+    dtype: np.dtype
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    requires_grad: bool = False
+    parameter: bool = False
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the view's elements."""
+        return self.numel * self.dtype.itemsize
+
+
+class Refused(CheckpointError):
+    """The pickle names a global that is not data (a function or class that could run code)."""
+
+
+def _ints(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)) or len(value) > MAX_NDIM:
+        raise CheckpointError(f"tensor {what} must be a tuple of at most {MAX_NDIM} integers")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        raise CheckpointError(f"tensor {what} {value!r} must hold non-negative integers")
+    return tuple(value)
+
+
+def _view(storage: Any, offset: Any, size: Any, stride: Any, dtype: np.dtype | None) -> TensorRef:
+    """A checked :class:`TensorRef`: every element it reaches lies inside the storage."""
+    if not isinstance(storage, StorageRef):
+        raise CheckpointError("a tensor is rebuilt from something that is not a storage")
+    shape, strides = _ints(size, "size"), _ints(stride, "stride")
+    (start,) = _ints((offset,), "storage offset")
+    if len(strides) != len(shape):
+        raise CheckpointError(f"tensor size {shape} and stride {strides} differ in length")
+    dtype = storage.dtype if dtype is None else dtype
+    capacity = storage.numel * storage.dtype.itemsize // dtype.itemsize
+    if math.prod(shape):
+        last = start + sum((n - 1) * s for n, s in zip(shape, strides, strict=True))
+        if last >= capacity:
+            raise CheckpointError(
+                f"tensor of size {list(shape)}, stride {list(strides)} at offset {start} reaches "
+                f"element {last}, past its storage of {capacity}"
+            )
+    return TensorRef(storage, dtype, start, shape, strides)
+
+
+def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> TensorRef:
+    return _view(storage, offset, size, stride, None)
+
+
+def _rebuild_tensor_v2(
+    storage: Any,
+    offset: Any,
+    size: Any,
+    stride: Any,
+    requires_grad: Any = False,
+    _hooks: Any = None,
+    _metadata: Any = None,
+) -> TensorRef:
+    ref = _view(storage, offset, size, stride, None)
+    return _with(ref, requires_grad=bool(requires_grad))
+
+
+def _rebuild_tensor_v3(
+    storage: Any,
+    offset: Any,
+    size: Any,
+    stride: Any,
+    requires_grad: Any,
+    _hooks: Any,
+    dtype: Any,
+    _metadata: Any = None,
+) -> TensorRef:
+    if not isinstance(dtype, StorageType):
+        raise CheckpointError(f"_rebuild_tensor_v3 names {dtype!r}, not a dtype")
+    ref = _view(storage, offset, size, stride, dtype.dtype)
+    return _with(ref, requires_grad=bool(requires_grad))
+
+
+def _rebuild_parameter(data: Any, requires_grad: Any, _hooks: Any = None, *_: Any) -> TensorRef:
+    if not isinstance(data, TensorRef):
+        raise CheckpointError("a parameter is rebuilt from something that is not a tensor")
+    return _with(data, requires_grad=bool(requires_grad), parameter=True)
+
+
+def _rebuild_from_type(func: Any, new_type: Any, args: Any, _state: Any = None) -> Any:
+    if func not in _REBUILDERS.values() or not isinstance(args, tuple):
+        raise CheckpointError("_rebuild_from_type_v2 names no tensor rebuild function")
+    if new_type not in (_TENSOR, _PARAMETER):
+        raise CheckpointError("tensor subclasses are not supported")
+    return func(*args)
+
+
+def _with(ref: TensorRef, **changes: Any) -> TensorRef:
+    values = {k: getattr(ref, k) for k in TensorRef.__dataclass_fields__}
+    return TensorRef(**{**values, **changes})
+
+
+def _size(values: Any = ()) -> tuple[int, ...]:
+    return _ints(tuple(values), "size")
+
+
+def _device(*args: Any) -> str:
+    if not args or not all(isinstance(a, (str, int)) for a in args):
+        raise CheckpointError(f"torch.device{args!r} is not a device name")
+    return ":".join(str(a) for a in args)
+
+
+def _encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    """``_codecs.encode``, as protocol-2 pickles use it to spell bytes: str in, bytes out."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
+        raise CheckpointError("_codecs.encode is allowed only to turn text into bytes")
+    return text.encode(encoding)
+
+
+def _bytearray(value: Any = b"") -> bytearray:
+    if not isinstance(value, (bytes, bytearray)):
+        raise CheckpointError("bytearray is allowed only from bytes")
+    return bytearray(value)
+
+
+def _complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
+    if not all(isinstance(v, (int, float)) for v in (real, imag)):
+        raise CheckpointError("complex is allowed only from numbers")
+    return complex(real, imag)
+
+
+class _Marker:
+    """``torch.Tensor`` and ``torch.nn.Parameter``, as ``_rebuild_from_type_v2`` names them."""
+
+
+_TENSOR, _PARAMETER = _Marker(), _Marker()
+_REBUILDERS: dict[str, Callable[..., Any]] = {
+    "_rebuild_tensor": _rebuild_tensor,
+    "_rebuild_tensor_v2": _rebuild_tensor_v2,
+    "_rebuild_tensor_v3": _rebuild_tensor_v3,
+    "_rebuild_parameter": _rebuild_parameter,
+    "_rebuild_parameter_with_state": _rebuild_parameter,
+}
+
+
+def _allowed() -> dict[tuple[str, str], Any]:
+    table: dict[tuple[str, str], Any] = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("collections", "Counter"): collections.Counter,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "complex"): _complex,
+        ("builtins", "bytearray"): _bytearray,
+        ("_codecs", "encode"): _encode,
+        ("torch", "Size"): _size,
+        ("torch", "device"): _device,
+        ("torch", "Tensor"): _TENSOR,
+        ("torch.nn.parameter", "Parameter"): _PARAMETER,
+        ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+    }
+    table.update({("torch._utils", name): func for name, func in _REBUILDERS.items()})
+    for name, dtype_name in STORAGE_DTYPES.items():
+        kind = StorageType(name, TORCH_DTYPES[dtype_name])
+        table[("torch", name)] = table[("torch.storage", name)] = kind
+    aliases = {"float": "float32", "double": "float64", "half": "float16", "long": "int64"}
+    aliases.update({"int": "int32", "short": "int16", "cfloat": "complex64"})
+    aliases.update({"cdouble": "complex128"})
+    for name, dtype in TORCH_DTYPES.items():
+        table[("torch", name)] = StorageType(name, dtype)
+    for alias, name in aliases.items():
+        table[("torch", alias)] = StorageType(name, TORCH_DTYPES[name])
+    return table
+
+
+ALLOWED: dict[tuple[str, str], Any] = _allowed()
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any, persistent: Callable[[Any], Any]) -> None:
+        super().__init__(file, encoding="utf-8")
+        self._persistent = persistent
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = ALLOWED.get((module, name))
+        if found is None:
+            raise Refused(f"refused global '{module}.{name}': {_why(module, name)}")
+        return found
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._persistent(pid)
+
+
+def _why(module: str, name: str) -> str:
+    if module.startswith("torch"):
+        return (
+            "not a plain tensor, storage or dtype (tensor subclasses and custom types are not read)"
+        )
+    return "only tensors, dtypes and plain containers are read; a checkpoint never runs code"
+
+
+def load_pickle(
+    source: bytes | io.BufferedIOBase | Any, persistent: Callable[[Any], Any], where: object
+) -> Any:
+    """Unpickle one object with the restricted table.
+
+    Args:
+        source: The pickle bytes, or a binary file positioned at it (left after its end).
+        persistent: Resolves a persistent id (a storage) to a :class:`StorageRef`.
+        where: The file, for messages.
+
+    Returns:
+        The object, tensors in it replaced by :class:`TensorRef`.
+
+    Raises:
+        CheckpointError: a refused global, a malformed pickle, or a tensor outside its
+            storage; the message names the file.
+    """
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    try:
+        return _Unpickler(stream, persistent).load()
+    except CheckpointError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(f"{where}: pickle is nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of hostile bytes is a format error
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{where}: not a valid pickle ({reason})") from None
