@@ -1,0 +1,333 @@
+"""Real PyTorch modules as paramtool models: a deferred mirror of a ``torch.nn.Module``.
+
+A model that only PyTorch can build (torchvision, timm, transformers internals) is built on the
+meta device, where no tensor holds memory, and mirrored here into a tree of paramtool Modules:
+
+* every module of the torch tree has a twin at the same place, under the same child name;
+* every parameter and buffer has a deferred twin with the same name, shape, dtype and
+  ``requires_grad``, registered in the same order (buffers keep their persistence), so the
+  mirror's ``state_dict`` lists PyTorch's names in PyTorch's order;
+* a tensor (or module) reached by several names in torch is one object in the mirror, so ties
+  are found by identity exactly as PyTorch's ``named_parameters`` finds them.
+
+Values come from paramtool's recipes. A module whose type is one of ``torch.nn``'s layers
+(also through a subclass that does not redefine its initialisation) becomes an instance of
+paramtool's layer of that name and gets that layer's default initialisation
+(``reset_parameters``); everything else (e.g. a model's own ``LayerScale``) is mirrored by a
+:class:`TorchModule` whose tensors have no default values: making them real under the
+``default`` scheme is an :class:`~paramtool.errors.InitError` naming the type and its
+parameters, while any named scheme or rule gives them values. Buffers of such modules (built on
+meta, their values were never computed) cannot be exported unless they stay out of the
+state_dict (non-persistent), as rotary tables and causal masks usually are.
+
+PyTorch is imported only when this path is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from paramtool.core.dtypes import as_dtype
+from paramtool.core.random import Stream
+from paramtool.core.recipes import Recipe
+from paramtool.core.tensor import Tensor
+from paramtool.errors import DTypeError, InitError, ModelLoadError
+from paramtool.nn import layers as paramtool_layers
+from paramtool.nn.module import Module
+from paramtool.nn.parameter import Parameter
+
+#: What to install for the PyTorch path.
+INSTALL_TORCH = "pip install torch"
+#: Methods through which a layer (or a subclass redefining them) sets its default values.
+_INIT_METHODS = ("reset_parameters", "_reset_parameters", "reset_running_stats")
+#: Attribute values copied from a torch layer onto its paramtool twin.
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def import_torch(purpose: str = "this model") -> ModuleType:
+    """Import PyTorch, or fail with one line saying what to install.
+
+    Args:
+        purpose: What needs PyTorch, for the message (``"--torch pytorch"``).
+
+    Raises:
+        ModelLoadError: PyTorch is not installed.
+    """
+    try:
+        import torch  # noqa: PLC0415 - imported only on the PyTorch path
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"{purpose} needs PyTorch, which is not installed: {INSTALL_TORCH}"
+        ) from exc
+    return torch
+
+
+def torch_installed() -> bool:
+    """True when PyTorch can be imported (without importing it)."""
+    import importlib.util  # noqa: PLC0415
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a ``torch`` in sys.modules without a spec
+        return False
+
+
+def is_torch_module(value: Any) -> bool:
+    """True when ``value`` is a ``torch.nn.Module`` (without importing PyTorch)."""
+    return any(
+        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
+        for cls in type(value).__mro__
+    )
+
+
+@contextlib.contextmanager
+def on_meta() -> Iterator[Any]:
+    """Build torch modules on the meta device: shapes and dtypes, no memory, no values."""
+    torch = import_torch()
+    with torch.device("meta"):
+        yield torch
+
+
+# -- values the mirror cannot give ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoValues(Recipe):
+    """The values of a tensor mirrored from a meta-device module, which paramtool cannot know.
+
+    Attributes:
+        reason: The one-line error raised when the values are asked for.
+        label: What the init report shows as the recipe.
+    """
+
+    reason: str = ""
+    label: str = "no default"
+
+    def _write(self, out: Any, stream: Stream) -> None:
+        raise InitError(self.reason)
+
+    def describe(self) -> str:
+        return self.label
+
+
+def _no_default(path: str, torch_type: str, names: list[str]) -> NoValues:
+    where = f"{path} ({torch_type})" if path else torch_type
+    return NoValues(
+        reason=(
+            f"{where}: paramtool has no default initialisation for this PyTorch type "
+            f"(parameters: {', '.join(names)}); choose --scheme or a --rule for them"
+        ),
+        label=f"no default for {torch_type.rsplit('.', 1)[-1]}",
+    )
+
+
+def _unknown_buffer(path: str, name: str, torch_type: str) -> NoValues:
+    full = f"{path}.{name}" if path else name
+    return NoValues(
+        reason=(
+            f"buffer {full} of {torch_type}: its values are unknown (the model was built by "
+            "PyTorch on the meta device)"
+        ),
+        label="unknown (meta)",
+    )
+
+
+# -- the mirror ----------------------------------------------------------------------------
+
+
+class TorchModule(Module):
+    """The twin of a torch module whose type paramtool does not know.
+
+    Holds the same parameters, buffers and children; ``forward`` is PyTorch's and is not
+    available. The twin's class is named after the torch class (``LayerScale``).
+    """
+
+    #: The torch class, qualified (``timm.layers.layer_scale.LayerScale``).
+    torch_type: str = ""
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Not available: the computation of a PyTorch-only module is PyTorch's."""
+        raise NotImplementedError(
+            f"{self.torch_type}: forward of a module built by PyTorch is not available in paramtool"
+        )
+
+
+_MIRROR_CLASSES: dict[type, type[TorchModule]] = {}
+
+
+def _mirror_class(cls: type) -> type[TorchModule]:
+    """A TorchModule subclass named as ``cls``, one per torch class."""
+    if cls not in _MIRROR_CLASSES:
+        attrs = {"torch_type": qualified_name(cls), "__module__": __name__}
+        _MIRROR_CLASSES[cls] = type(cls.__name__, (TorchModule,), attrs)
+    return _MIRROR_CLASSES[cls]
+
+
+def qualified_name(cls: type) -> str:
+    """``module.QualName`` of a class."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def paramtool_layer(cls: type) -> type[Module] | None:
+    """paramtool's layer class for a torch module class, if paramtool knows it.
+
+    The class (or the nearest ``torch.nn`` base it derives from without redefining how it
+    initialises) must be one of ``torch.nn``'s layers with a paramtool namesake.
+    """
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("torch.nn.modules."):
+            twin = getattr(paramtool_layers, klass.__name__, None)
+            return twin if isinstance(twin, type) and issubclass(twin, Module) else None
+        if any(name in vars(klass) for name in _INIT_METHODS):
+            return None  # a subclass with its own initialisation
+    return None
+
+
+def to_paramtool(module: Any) -> Module:
+    """The deferred paramtool mirror of a torch module (see the module docs).
+
+    Args:
+        module: A ``torch.nn.Module``, typically built on the meta device.
+
+    Returns:
+        A paramtool Module with the same names, shapes, dtypes, persistence, ``requires_grad``
+        and ties; no tensor is allocated.
+
+    Raises:
+        DTypeError: a tensor has a dtype paramtool cannot hold (e.g. complex).
+        ModelLoadError: ``module`` is not a torch module.
+    """
+    if not is_torch_module(module):
+        raise ModelLoadError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    return _Mirror().module(module, "")
+
+
+class _Mirror:
+    """One mirroring pass: the twins made so far, by the torch object's identity."""
+
+    def __init__(self) -> None:
+        self.modules: dict[int, Module] = {}
+        self.tensors: dict[int, Tensor] = {}
+        self.keep: list[Any] = []  # holds the torch objects so their ids stay unique
+
+    def module(self, source: Any, path: str) -> Module:
+        if id(source) in self.modules:
+            return self.modules[id(source)]
+        self.keep.append(source)
+        layer = paramtool_layer(type(source))
+        twin = _blank(layer or _mirror_class(type(source)), source)
+        self.modules[id(source)] = twin
+        earlier = {id(t) for t in self.tensors.values()}  # owned by a module met before
+        torch_type = qualified_name(type(source))
+        params = [n for n, p in source._parameters.items() if p is not None]
+        default = _no_default(path, torch_type, params)
+        for name, param in source._parameters.items():
+            twin._parameters[name] = None if param is None else self.tensor(param, default, True)
+        for name, buffer in source._buffers.items():
+            unknown = _unknown_buffer(path, name, torch_type)
+            twin._buffers[name] = None if buffer is None else self.tensor(buffer, unknown, False)
+        twin._non_persistent_buffers_set = set(source._non_persistent_buffers_set)
+        for name, child in source._modules.items():
+            sub = f"{path}.{name}" if path else name
+            twin._modules[name] = None if child is None else self.module(child, sub)
+        if layer is not None:
+            _reset(twin, [t for t in _tensors(twin) if id(t) in earlier])
+        return twin
+
+    def tensor(self, source: Any, recipe: Recipe, parameter: bool) -> Tensor:
+        if id(source) in self.tensors:
+            return self.tensors[id(source)]
+        self.keep.append(source)
+        dtype = torch_dtype(source.dtype)
+        tensor = Tensor._deferred(tuple(source.shape), recipe, dtype)
+        if parameter:
+            tensor = Parameter(tensor, requires_grad=bool(source.requires_grad))
+        self.tensors[id(source)] = tensor
+        return tensor
+
+
+def _blank(cls: type[Module], source: Any) -> Module:
+    """An instance of ``cls`` with Module's registries, ``training`` and the torch module's
+    plain attributes (``in_features``, ``kernel_size``, ``eps``, ...), without ``__init__``."""
+    twin = cls.__new__(cls)
+    Module.__init__(twin)
+    object.__setattr__(twin, "training", bool(source.training))
+    for name, value in vars(source).items():
+        if name not in vars(twin) and _is_plain(value):
+            object.__setattr__(twin, name, value)
+    return twin
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, tuple | list):
+        return all(isinstance(v, _PLAIN) for v in value)
+    return isinstance(value, _PLAIN)
+
+
+def _tensors(module: Module) -> list[Tensor]:
+    """Every parameter and buffer of ``module``'s tree, each once."""
+    return [*module.parameters(), *module.buffers()]
+
+
+def _reset(twin: Module, shared: list[Tensor]) -> None:
+    """Give a known layer's tensors the layer's default values, as its constructor does.
+
+    ``shared`` are tensors that a module listed earlier also holds: their values are that
+    module's, as PyTorch keeps the first (canonical) name's values of a tie. A twin whose
+    attributes do not fit paramtool's layer (a parametrised weight, an old-style
+    ``weight_norm``) keeps the values it has: none, named in the error when asked for.
+    """
+    kept = [(t, t._cell.recipe, t._cell.stream) for t in shared]
+    for name in _INIT_METHODS[:2]:
+        method = getattr(type(twin), name, None)
+        if method is not None:
+            with contextlib.suppress(AttributeError, TypeError, ValueError, KeyError):
+                method(twin)
+            break
+    for tensor, recipe, stream in kept:
+        tensor._cell.recipe, tensor._cell.stream = recipe, stream
+
+
+def torch_dtype(dtype: Any) -> Any:
+    """The numpy dtype (ml_dtypes for bfloat16 and float8) of a torch dtype.
+
+    Raises:
+        DTypeError: paramtool cannot hold it (complex, quantized).
+    """
+    name = str(dtype).removeprefix("torch.")
+    try:
+        return as_dtype(name)
+    except DTypeError:
+        raise DTypeError(f"torch.{name} tensors are not supported by paramtool") from None
+
+
+# -- model files run with PyTorch ----------------------------------------------------------
+
+
+def build_file(
+    path: str | os.PathLike[str],
+    entry: str | None = None,
+    args: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Any:
+    """Run a model file with the installed PyTorch, building its model on the meta device.
+
+    The model is found and constructed as :func:`paramtool.models.loader.load_model` does,
+    with ``torch.nn.Module`` in place of paramtool's Module.
+
+    Returns:
+        The ``torch.nn.Module`` (on meta).
+
+    Raises:
+        ModelLoadError: PyTorch is missing, or the file fails as a model file can.
+    """
+    from paramtool.models import loader  # noqa: PLC0415 - loader imports this module lazily
+
+    with on_meta() as torch:
+        return loader.load_model(Path(path), entry, args, config, base=torch.nn.Module)
