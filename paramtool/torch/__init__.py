@@ -81,6 +81,7 @@ MODULES: dict[str, str] = {
     "torch.nn.parameter": "paramtool.nn.parameter",
     "torch.nn.modules": "paramtool.torch.nn.modules",
     **{f"torch.nn.modules.{name}": "paramtool.torch.nn.modules" for name in _NN_MODULE_FILES},
+    "torch.nn.parallel": "paramtool.nn.layers.parallel",
     "torch.nn.utils": "paramtool.torch.nn.utils",
     "torch.nn.utils.parametrize": "paramtool.nn.utils.parametrize",
     "torch.nn.utils.parametrizations": "paramtool.nn.utils.parametrizations",

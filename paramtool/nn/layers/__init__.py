@@ -45,6 +45,7 @@ from paramtool.nn.layers.conv import (
     ConvTranspose2d,
     ConvTranspose3d,
 )  # fmt: skip
+from paramtool.nn.layers.distance import CosineSimilarity, PairwiseDistance
 from paramtool.nn.layers.dropout import (
     AlphaDropout,
     Dropout,
@@ -54,11 +55,37 @@ from paramtool.nn.layers.dropout import (
     FeatureAlphaDropout,
 )  # fmt: skip
 from paramtool.nn.layers.flatten import Flatten, Unflatten
+from paramtool.nn.layers.fold import Fold, Unfold
 from paramtool.nn.layers.linear import Bilinear, Identity, Linear, NonDynamicallyQuantizableLinear
+from paramtool.nn.layers.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    CTCLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    NLLLoss,
+    NLLLoss2d,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+)  # fmt: skip
 from paramtool.nn.layers.normalization import (
     BatchNorm1d,
     BatchNorm2d,
     BatchNorm3d,
+    CrossMapLRN2d,
     GroupNorm,
     InstanceNorm1d,
     InstanceNorm2d,
@@ -66,7 +93,27 @@ from paramtool.nn.layers.normalization import (
     LayerNorm,
     LocalResponseNorm,
     RMSNorm,
+    SyncBatchNorm,
 )  # fmt: skip
+from paramtool.nn.layers.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)  # fmt: skip
+from paramtool.nn.layers.parallel import DataParallel
+from paramtool.nn.layers.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from paramtool.nn.layers.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -84,7 +131,16 @@ from paramtool.nn.layers.pooling import (
     MaxPool2d,
     MaxPool3d,
 )  # fmt: skip
-from paramtool.nn.layers.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from paramtool.nn.layers.rnn import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RNNBase,
+    RNNCell,
+    RNNCellBase,
+)  # fmt: skip
 from paramtool.nn.layers.sparse import Embedding, EmbeddingBag
 from paramtool.nn.layers.transformer import (
     Transformer,
@@ -92,6 +148,11 @@ from paramtool.nn.layers.transformer import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+)  # fmt: skip
+from paramtool.nn.layers.upsampling import (
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
 )  # fmt: skip
 
 __all__ = [
@@ -101,11 +162,13 @@ __all__ = [
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     # normalization
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
-    "InstanceNorm3d", "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm",
+    "InstanceNorm3d", "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "CrossMapLRN2d",
+    "SyncBatchNorm",
     # sparse
     "Embedding", "EmbeddingBag",
     # rnn
-    "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
+    "DataParallel",
     # attention and transformer
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerDecoder", "Transformer",
@@ -121,4 +184,16 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     "LPPool1d", "LPPool2d", "LPPool3d",
+    # padding, pixel shuffle, upsampling, fold, distance
+    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+    "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Upsample", "UpsamplingNearest2d",
+    "UpsamplingBilinear2d", "Fold", "Unfold", "PairwiseDistance", "CosineSimilarity",
+    # loss
+    "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "BCELoss",
+    "BCEWithLogitsLoss", "KLDivLoss", "SmoothL1Loss", "HuberLoss", "PoissonNLLLoss",
+    "GaussianNLLLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
+    "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "SoftMarginLoss",
+    "TripletMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss",
 ]  # fmt: skip

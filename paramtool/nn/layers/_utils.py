@@ -78,6 +78,13 @@ def inplace_suffix(inplace: bool, first: bool = False) -> str:
     return "inplace=True" if first else ", inplace=True"
 
 
+def functional() -> Any:
+    """``paramtool.nn.functional``, imported on first use (it is built beside the layers)."""
+    from paramtool.nn import functional as module  # noqa: PLC0415
+
+    return module
+
+
 class Layer(Module):
     """Base of paramtool's built-in layers: PyTorch's parameters and init, no computation yet."""
 

@@ -101,16 +101,42 @@ def _register_affine(
         module.register_parameter("bias", None)
 
 
-class BatchNorm1d(_NormBase):
+class _BatchNorm(_NormBase):
+    """Base of the BatchNorm layers (``torch.nn.modules.batchnorm._BatchNorm``)."""
+
+
+class BatchNorm1d(_BatchNorm):
     """Batch normalisation over (N, C) or (N, C, L) input; PyTorch's signature and buffers."""
 
 
-class BatchNorm2d(_NormBase):
+class BatchNorm2d(_BatchNorm):
     """Batch normalisation over (N, C, H, W) input; PyTorch's signature and buffers."""
 
 
-class BatchNorm3d(_NormBase):
+class BatchNorm3d(_BatchNorm):
     """Batch normalisation over (N, C, D, H, W) input; PyTorch's signature and buffers."""
+
+
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm whose statistics are reduced across processes; parameters as BatchNorm's."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
+        self.process_group = process_group
 
 
 class _InstanceNorm(_NormBase):
@@ -262,3 +288,10 @@ class LocalResponseNorm(Layer):
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class CrossMapLRN2d(LocalResponseNorm):
+    """Local response normalisation across channels of 4-D input (Lua Torch's form)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
+        super().__init__(size, alpha, beta, k)
