@@ -1,0 +1,309 @@
+"""Does an initialisation keep the signal alive? Per-module statistics of one forward pass.
+
+:func:`check_model` sends a random batch through a model with forward hooks on every module
+and records, per call of a module, the statistics of its output (the first floating-point
+tensor it returns): shape, mean, standard deviation (population, ``ddof=0``), the fraction of
+zeros and, for bounded activations, the fraction saturated; with ``grad=True`` also the standard
+deviation of the gradient reaching that output, from a backward pass seeded with a standard
+normal gradient at the model's output (the gradient of the loss ``(output * g).sum()``, g ~
+N(0, 1): a unit signal travelling back).
+
+The *signal path* is the calls of leaf modules (modules without children) in call order; a
+leaf call's 1-based position on it is its *depth*. The reference scale is the input's std (for
+token ids: the first leaf's output std); a leaf whose output std exceeds ``factor`` times the
+reference is *exploding*, one below the reference over ``factor`` *vanishing*; the first
+depth of each is reported.
+
+A bounded activation is *saturated* where its output lies within ``SATURATION_MARGIN`` of its
+range from either bound (``|x| >= 0.98`` for tanh, ``x <= 0.01`` or ``x >= 0.99`` for sigmoid):
+there its derivative is nearly zero. Other modules have no saturation figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from paramtool.core import autograd
+from paramtool.core import random as _random
+from paramtool.core.tensor import Tensor, from_array
+from paramtool.errors import CheckError
+from paramtool.nn.module import Module
+from paramtool.nn.signal import first_tensor, streamed
+
+#: Output range of the bounded activations, by class name (Hardtanh's comes from the module).
+BOUNDED = {
+    "Tanh": (-1.0, 1.0),
+    "Sigmoid": (0.0, 1.0),
+    "Hardsigmoid": (0.0, 1.0),
+    "Softsign": (-1.0, 1.0),
+    "ReLU6": (0.0, 6.0),
+    "Softmax": (0.0, 1.0),
+}
+#: A value within this fraction of the range from a bound counts as saturated.
+SATURATION_MARGIN = 0.01
+#: The default drift factor: two orders of magnitude either way.
+DEFAULT_FACTOR = 100.0
+#: The stream key of the gradient seeded at the output (never a parameter name).
+GRAD_STREAM = "<grad>"
+
+
+@dataclass
+class LayerStats:
+    """The output of one call of one module.
+
+    Attributes:
+        name: The module's name in the model ("" for the model itself).
+        type: The module's class name.
+        call: 1 for the module's first call in the pass, 2 for the second, ...
+        level: Nesting level (0 for the model, 1 for its children, ...).
+        depth: Position on the signal path (leaf calls, from 1); None for containers.
+        shape: Shape of the output tensor.
+        mean: Mean of the output.
+        std: Standard deviation of the output (population).
+        zeros: Fraction of output values equal to zero.
+        saturated: Fraction saturated (bounded activations), else None.
+        grad_std: Standard deviation of the gradient at the output (with a backward), else None.
+    """
+
+    name: str
+    type: str
+    call: int
+    level: int
+    depth: int | None = None
+    shape: list[int] = field(default_factory=list)
+    mean: float = math.nan
+    std: float = math.nan
+    zeros: float = 0.0
+    saturated: float | None = None
+    grad_std: float | None = None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The first depth where the signal left ``[reference / factor, reference * factor]``.
+
+    Attributes:
+        kind: ``"exploding"`` or ``"vanishing"``.
+        depth: The depth on the signal path.
+        name: The module there.
+        std: Its output std.
+        ratio: ``std / reference``.
+    """
+
+    kind: str
+    depth: int
+    name: str
+    std: float
+    ratio: float
+
+
+@dataclass
+class CheckRun:
+    """One model, one initialisation, one pass.
+
+    Attributes:
+        scheme: The initialisation, as given (``"kaiming"``, ``"default"``).
+        reference: What the drift is measured against: ``"input"`` or a module name.
+        reference_std: Its std.
+        layers: One entry per module call, in call order (a parent before its children).
+        drift: The first exploding and the first vanishing depth (those that occur).
+    """
+
+    scheme: str
+    reference: str
+    reference_std: float
+    layers: list[LayerStats]
+    drift: list[Drift]
+
+    def path(self) -> list[LayerStats]:
+        """The leaf calls, in depth order."""
+        return [row for row in self.layers if row.depth is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (non-finite figures as None)."""
+        return _finite(asdict(self))
+
+
+def check_model(
+    model: Module,
+    batch: Any,
+    *,
+    scheme: str = "default",
+    grad: bool = False,
+    train: bool = False,
+    factor: float = DEFAULT_FACTOR,
+    seed: int | None = None,
+    stream: bool = True,
+) -> CheckRun:
+    """Run ``batch`` through ``model`` and record every module's output statistics.
+
+    Args:
+        model: The model, initialised (its parameters may be deferred).
+        batch: The input: a Tensor, or a tuple of positional arguments.
+        scheme: The label of this run's initialisation.
+        grad: Also run a backward pass and record gradient stds.
+        train: Run in training mode (batch statistics in norms, dropout active); default eval.
+        factor: The drift factor (> 1).
+        seed: The seed of the weights' values and of the output gradient.
+        stream: Materialise each module's parameters only while it runs (see
+            :func:`paramtool.nn.signal.streamed`).
+
+    Returns:
+        The :class:`CheckRun`.
+
+    Raises:
+        CheckError: the factor is not > 1, or with ``grad`` the output does not require grad.
+    """
+    if not (factor > 1 and math.isfinite(factor)):
+        raise CheckError(f"--factor {factor}: expected a finite number > 1")
+    recorder = _Recorder(model, grad)
+    args = batch if isinstance(batch, tuple) else (batch,)
+    was_training = model.training
+    model.train(train)
+    try:
+        with contextlib.ExitStack() as stack:
+            if stream:
+                stack.enter_context(streamed(model, seed))
+            stack.enter_context(recorder.installed())
+            if not grad:
+                stack.enter_context(autograd.no_grad())
+            output = model(*args)
+            if grad:
+                _backward(first_tensor(output), seed)
+    finally:
+        model.train(was_training)
+        if grad:
+            model.zero_grad(set_to_none=True)
+    return _summarise(scheme, recorder.rows, args, factor)
+
+
+def _backward(output: Tensor | None, seed: int | None) -> None:
+    if output is None or not output.requires_grad:
+        raise CheckError("--grad: the model's output does not depend on anything requiring grad")
+    generator = _random.named_stream(GRAD_STREAM, seed).generator()
+    g = generator.standard_normal(size=tuple(output.shape), dtype=np.float32)
+    output.backward(from_array(g.astype(output.dtype)).to(output.device))
+
+
+class _Recorder:
+    """Forward hooks on every module: a row per call, filled when the call returns."""
+
+    def __init__(self, model: Module, grad: bool) -> None:
+        self.modules = list(model.named_modules())
+        self.grad = grad
+        self.rows: list[LayerStats] = []
+        self.open: dict[int, list[LayerStats]] = {}
+        self.calls: dict[int, int] = {}
+
+    @contextlib.contextmanager
+    def installed(self) -> Any:
+        handles = []
+        try:
+            for name, module in self.modules:
+                handles.append(module.register_forward_pre_hook(self._pre(name)))
+                handles.append(module.register_forward_hook(self._post(), always_call=True))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _pre(self, name: str) -> Any:
+        def hook(module: Module, args: Any) -> None:
+            key = id(module)
+            self.calls[key] = self.calls.get(key, 0) + 1
+            level = name.count(".") + 1 if name else 0
+            row = LayerStats(name, type(module).__name__, self.calls[key], level)
+            if not any(True for _ in module.children()):
+                row.depth = 0  # numbered in _summarise, once rows without a tensor are gone
+            self.rows.append(row)
+            self.open.setdefault(key, []).append(row)
+
+        return hook
+
+    def _post(self) -> Any:
+        def hook(module: Module, args: Any, output: Any) -> None:
+            stack = self.open.get(id(module))
+            if not stack:
+                return
+            row = stack.pop()
+            tensor = first_tensor(output)
+            if tensor is None:
+                return
+            _fill(row, tensor, _bounds(module))
+            if self.grad and tensor.requires_grad:
+                tensor.register_hook(lambda g, row=row: _set_grad_std(row, g))
+
+        return hook
+
+
+def _host(tensor: Tensor) -> np.ndarray:
+    return np.asarray(tensor.detach().cpu().numpy(), dtype=np.float64)
+
+
+def _fill(row: LayerStats, tensor: Tensor, bounds: tuple[float, float] | None) -> None:
+    values = _host(tensor)
+    row.shape = [int(n) for n in tensor.shape]
+    with np.errstate(all="ignore"):
+        row.mean = float(values.mean()) if values.size else math.nan
+        row.std = float(values.std()) if values.size else math.nan
+    row.zeros = float(np.count_nonzero(values == 0) / values.size) if values.size else 0.0
+    if bounds is not None and values.size:
+        low, high = bounds
+        margin = SATURATION_MARGIN * (high - low)
+        near = (values <= low + margin) | (values >= high - margin)
+        row.saturated = float(np.count_nonzero(near) / values.size)
+
+
+def _set_grad_std(row: LayerStats, grad: Tensor) -> None:
+    with np.errstate(all="ignore"):
+        row.grad_std = float(_host(grad).std())
+
+
+def _bounds(module: Module) -> tuple[float, float] | None:
+    if hasattr(module, "min_val") and hasattr(module, "max_val"):  # Hardtanh, ReLU6
+        return float(module.min_val), float(module.max_val)
+    return BOUNDED.get(type(module).__name__)
+
+
+def _summarise(
+    scheme: str, rows: list[LayerStats], args: tuple[Any, ...], factor: float
+) -> CheckRun:
+    rows = [row for row in rows if row.shape]
+    path = [row for row in rows if row.depth is not None]
+    for depth, row in enumerate(path, start=1):
+        row.depth = depth
+    first = args[0] if args else None
+    if isinstance(first, Tensor) and first.is_floating_point():
+        reference, reference_std = "input", float(_host(first).std())
+    elif path:
+        reference, reference_std = path[0].name, path[0].std
+    else:
+        reference, reference_std = "input", math.nan
+    return CheckRun(scheme, reference, reference_std, rows, _drift(path, reference_std, factor))
+
+
+def _drift(path: list[LayerStats], reference: float, factor: float) -> list[Drift]:
+    found: dict[str, Drift] = {}
+    if not (reference > 0 and math.isfinite(reference)):
+        return []
+    for row in path:
+        ratio = row.std / reference if math.isfinite(row.std) else math.inf
+        kind = "exploding" if ratio > factor else "vanishing" if ratio < 1 / factor else None
+        if kind is not None and kind not in found:
+            found[kind] = Drift(kind, row.depth or 0, row.name, row.std, ratio)
+    return sorted(found.values(), key=lambda d: d.depth)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
