@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from paramtool.core.autograd import no_grad
 from paramtool.core.tensor import Size, Tensor, from_array
+from paramtool.errors import StateDictError
 from paramtool.nn.parameter import Parameter
+from paramtool.nn.state_match import StateLayout, found_of, match_state, walk_modules
 
 if TYPE_CHECKING:
     from paramtool.nn.module import Module
@@ -99,16 +102,12 @@ class StateDictMethods:
 
         Raises:
             TypeError: ``state_dict`` is not a mapping.
-            RuntimeError: with PyTorch's text, listing missing/unexpected keys (when strict)
-                and every size mismatch.
+            StateDictError: (a ``RuntimeError``) with PyTorch's text, listing missing and
+                unexpected keys (when strict) and every size mismatch.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        plan = LoadPlan()
-        plan.visit(self, dict(state_dict), "")
-        plan.check(type(self).__name__, strict)
-        plan.apply(assign)
-        return _IncompatibleKeys(plan.missing_keys, plan.unexpected_keys)
+        return load_state(self, state_dict, strict, assign)
 
     def _local_state(self) -> dict[str, Tensor]:
         """This module's own parameters and persistent buffers that are not None."""
@@ -133,87 +132,139 @@ def _as_tensor(value: Any) -> Tensor | None:
 
 
 class LoadPlan:
-    """The checks and writes of one ``load_state_dict`` call, found before anything is written.
+    """The checks and writes of one load, found before anything is written.
 
-    Walks the tree like PyTorch (each module sees the keys under its prefix), so the missing
-    and unexpected keys come out in PyTorch's order.
+    The names are matched by :func:`~paramtool.nn.state_match.match_state`, the routine every
+    load and load check shares; the plan adds PyTorch's error text and the writes.
+
+    Args:
+        model: The module to load into.
+        state_dict: Name -> Tensor or array.
+        fill_ties: Let a stored name of a model tie group stand for its absent names.
+        ties: The model's tie groups (default: names reaching one Tensor object).
     """
 
-    def __init__(self) -> None:
-        self.missing_keys: list[str] = []
-        self.unexpected_keys: list[str] = []
-        self.errors: list[str] = []
-        # id(target) -> (target, source, [(module, attribute name), ...]); a tie is one entry.
-        self.writes: dict[int, tuple[Tensor, Tensor, list[tuple[Module, str]]]] = {}
-
-    def visit(self, module: Module, state_dict: dict[str, Any], prefix: str) -> None:
-        """Check ``module``'s own entries, then each child's with the keys under its prefix."""
-        local = module._local_state()
-        for name, target in local.items():
-            self._check_entry(module, name, target, state_dict, prefix + name)
-        for key in state_dict:
-            head, dot, _ = key[len(prefix) :].partition(".")
-            if (dot and head not in module._modules) or (not dot and head not in local):
-                self.unexpected_keys.append(key)
-        for name, child in module._modules.items():
-            if child is not None:
-                child_prefix = f"{prefix}{name}."
-                keys = {k: v for k, v in state_dict.items() if k.startswith(child_prefix)}
-                self.visit(child, keys, child_prefix)
-
-    def _check_entry(
-        self, module: Module, name: str, target: Tensor, state_dict: dict[str, Any], key: str
+    def __init__(
+        self,
+        model: Module,
+        state_dict: Mapping[str, Any],
+        fill_ties: bool = False,
+        ties: list[list[str]] | None = None,
     ) -> None:
-        if key not in state_dict:
-            if name not in module._optional_state:
-                self.missing_keys.append(key)
-            return
-        source = _as_tensor(state_dict[key])
-        if source is None:
-            self.errors.append(
-                f'While copying the parameter named "{key}", expected paramtool.Tensor or '
-                f"Tensor-like object from checkpoint but received {type(state_dict[key])}"
-            )
-            return
-        if target.ndim == 0 and tuple(source.shape) == (1,):
-            source = source[0]  # a scalar saved as a 1-element vector
-        if tuple(source.shape) != tuple(target.shape):
-            self.errors.append(
-                f"size mismatch for {key}: copying a param with shape {Size(source.shape)} from "
-                f"checkpoint, the shape in current model is {target.shape}."
-            )
-            return
-        # A tie is written once, with the value of its last name: PyTorch's result.
-        slots = self.writes[id(target)][2] if id(target) in self.writes else []
-        self.writes[id(target)] = (target, source, [*slots, (module, name)])
+        self.model = model
+        self.sources = {name: _as_tensor(value) for name, value in state_dict.items()}
+        self.types = {name: type(value) for name, value in state_dict.items()}
+        layout = StateLayout.from_module(model, ties)
+        self.order = [slot.name for slot in layout.slots]
+        found = {name: found_of(t) if t is not None else None for name, t in self.sources.items()}
+        self.result = match_state(layout, found, fill_ties=fill_ties)
+        for name, stored in self.result.filled.items():
+            self.sources[name] = self.sources[stored]
 
-    def check(self, model_name: str, strict: bool) -> None:
+    @property
+    def missing_keys(self) -> list[str]:
+        """The names the model expects that the state_dict lacks."""
+        return self.result.missing
+
+    @property
+    def unexpected_keys(self) -> list[str]:
+        """The names of the state_dict the model does not have."""
+        return self.result.unexpected
+
+    def check(self, strict: bool) -> None:
         """Raise PyTorch's error listing every problem found, if there is one.
 
         Args:
-            model_name: The class name of the module being loaded.
             strict: Whether missing and unexpected keys count as problems.
 
         Raises:
-            RuntimeError: with PyTorch's text (missing keys, unexpected keys, then the rest).
+            StateDictError: with PyTorch's text (missing keys, unexpected keys, then the rest).
         """
-        errors = list(self.errors)
-        if strict and self.unexpected_keys:
-            errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(self.unexpected_keys)}. ")
-        if strict and self.missing_keys:
-            errors.insert(0, f"Missing key(s) in state_dict: {_quoted(self.missing_keys)}. ")
+        result = self.result
+        bad = {m.name: m for m in result.shape_mismatches}
+        errors = []
+        not_tensors = set(result.not_tensors)
+        for name in (n for n in self.order if n in bad or n in not_tensors):
+            if name in bad:
+                errors.append(
+                    f"size mismatch for {name}: copying a param with shape "
+                    f"{Size(bad[name].found)} from checkpoint, the shape in current model is "
+                    f"{Size(bad[name].expected)}."
+                )
+            else:
+                errors.append(
+                    f'While copying the parameter named "{name}", expected paramtool.Tensor or '
+                    f"Tensor-like object from checkpoint but received {self.types[name]}"
+                )
+        if strict and result.unexpected:
+            errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(result.unexpected)}. ")
+        if strict and result.missing:
+            errors.insert(0, f"Missing key(s) in state_dict: {_quoted(result.missing)}. ")
         if errors:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {model_name}:\n\t" + "\n\t".join(errors)
+            raise StateDictError(
+                f"Error(s) in loading state_dict for {type(self.model).__name__}:\n\t"
+                + "\n\t".join(errors)
             )
 
     def apply(self, assign: bool) -> None:
-        """Write the checked values: copy into each target once, or assign the sources."""
-        for target, source, slots in self.writes.values():
+        """Write the checked values: copy into each tensor once, or assign the sources.
+
+        A tie is written once, with the value of its last name: PyTorch's result.
+        """
+        writes: dict[int, tuple[Tensor, Tensor, list[tuple[Module, str]]]] = {}
+        for path, module in walk_modules(self.model, ""):
+            if module is None:
+                continue
+            for name, target in module._local_state().items():
+                source = self.sources.get(path + name)
+                if path + name not in self.result.matched or source is None:
+                    continue
+                if target.ndim == 0 and tuple(source.shape) == (1,):
+                    source = source[0]  # a scalar saved as a 1-element vector
+                slots = writes[id(target)][2] if id(target) in writes else []
+                writes[id(target)] = (target, source, [*slots, (module, name)])
+        for target, source, slots in writes.values():
             if not assign:
-                target.copy_(source)
+                with no_grad():  # loading is not part of any graph (as in PyTorch)
+                    target.copy_(source)
                 continue
             if isinstance(target, Parameter):
                 source = Parameter(source, requires_grad=target.requires_grad)
             for module, name in slots:
                 setattr(module, name, source)
+
+
+def load_state(
+    model: Module,
+    state_dict: Mapping[str, Any],
+    strict: bool = True,
+    assign: bool = False,
+    fill_ties: bool = False,
+    ties: list[list[str]] | None = None,
+) -> _IncompatibleKeys:
+    """Check a whole state_dict against ``model``, then write it (nothing written on failure).
+
+    ``Module.load_state_dict`` is this with PyTorch's rules; loading a checkpoint adds
+    ``fill_ties`` for files that store a tied tensor once.
+
+    Args:
+        model: The module to load into.
+        state_dict: Name -> Tensor (or array).
+        strict: Whether missing and unexpected keys are errors.
+        assign: Replace tensors instead of copying into them.
+        fill_ties: Let a stored name of a model tie group stand for its absent names.
+        ties: The model's tie groups (default: names reaching one Tensor object).
+
+    Returns:
+        ``_IncompatibleKeys(missing_keys, unexpected_keys)``.
+
+    Raises:
+        TypeError: ``state_dict`` is not a mapping.
+        StateDictError: the state_dict does not fit (PyTorch's text).
+    """
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+    plan = LoadPlan(model, state_dict, fill_ties, ties)
+    plan.check(strict)
+    plan.apply(assign)
+    return _IncompatibleKeys(plan.missing_keys, plan.unexpected_keys)

@@ -14,93 +14,27 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.nn.state_match import Found, LoadCheck, Mismatch, StateLayout, match_state
 from paramtool.report.inventory import Inventory, TensorRow
 from paramtool.report.stats import CHUNK
 
 
-@dataclass(frozen=True)
-class Mismatch:
-    """A name present on both sides whose shape or dtype differs."""
-
-    name: str
-    expected: Any
-    found: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "name": self.name,
-            "expected": _jsonable(self.expected),
-            "found": _jsonable(self.found),
-        }
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-@dataclass
-class LoadCheck:
-    """How a checkpoint fits a model's state_dict.
-
-    Attributes:
-        matched: Names present on both sides with equal shapes.
-        missing: Names the model expects that the checkpoint lacks.
-        unexpected: Names in the checkpoint the model does not have.
-        shape_mismatches: Names on both sides with different shapes (fatal even when not strict).
-        dtype_mismatches: Names whose dtype differs (the values are cast on load).
-        ties_restored: Tie groups of the model that the checkpoint fills from one tensor.
-    """
-
-    matched: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    shape_mismatches: list[Mismatch] = field(default_factory=list)
-    dtype_mismatches: list[Mismatch] = field(default_factory=list)
-    ties_restored: list[list[str]] = field(default_factory=list)
-
-    def ok(self, strict: bool = True) -> bool:
-        """True when loading would succeed (``strict``: no missing or unexpected names)."""
-        if self.shape_mismatches:
-            return False
-        return not strict or not (self.missing or self.unexpected)
-
-    def to_dict(self, strict: bool = True) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "ok": self.ok(strict),
-            "strict": strict,
-            "matched": self.matched,
-            "missing": self.missing,
-            "unexpected": self.unexpected,
-            "shape_mismatches": [m.to_dict() for m in self.shape_mismatches],
-            "dtype_mismatches": [m.to_dict() for m in self.dtype_mismatches],
-            "ties_restored": self.ties_restored,
-        }
-
-
 def check_load(model: Inventory, checkpoint: Inventory) -> LoadCheck:
-    """Compare a model's state_dict names with a checkpoint's tensors (headers only).
+    """Whether a checkpoint loads into a model, from headers alone.
+
+    The names are matched by the routine ``load_state_dict`` and ``load_into`` use
+    (:func:`paramtool.nn.state_match.match_state`), so the check and a real load agree.
 
     Args:
         model: The model's inventory (non-persistent buffers are not expected in a file).
         checkpoint: The checkpoint's inventory (its recorded ties count as present names).
     """
-    expected = {r.name: r for r in model.rows if r.persistent}
-    found = {r.name: r for r in checkpoint.rows}
-    for group in model.ties:  # a tie stored once fills every name of the model's group
-        present = next((found[name] for name in group if name in found), None)
-        if present is not None:
-            found.update({name: present for name in group if name not in found})
-    check = LoadCheck()
-    check.missing = _only_in(expected, found)
-    check.unexpected = _only_in(found, expected)
-    pairs = _same_shape_pairs(expected, found, check.shape_mismatches, check.dtype_mismatches)
-    check.matched = [name for name, _, _ in pairs]
-    check.ties_restored = [
-        group for group in model.ties if all(name in found for name in group if name in expected)
-    ]
-    return check
+    if model.model is not None:
+        layout = StateLayout.from_module(model.model, ties=model.ties)
+    else:
+        layout = StateLayout.flat((r for r in model.rows if r.persistent), model.ties)
+    found = {r.name: Found(r.shape, r.dtype) for r in checkpoint.rows}
+    return match_state(layout, found, fill_ties=True)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from paramtool.core.recipes import Recipe
 from paramtool.core.tensor import Tensor
 from paramtool.errors import InitError
 from paramtool.nn import init
+from paramtool.nn.init import lsuv
 
 InitFn = Callable[..., Tensor]
 
@@ -61,6 +62,7 @@ _REGISTRY: dict[str, tuple[InitFn | None, dict[str, Any], str]] = {
     "he": (init.he_normal_, {}, "He 2015: variance 2/fan_in, truncated normal"),
     "he_normal": (init.he_normal_, {}, "He 2015, truncated normal"),
     "he_uniform": (init.he_uniform_, {}, "He 2015, uniform"),
+    "lsuv": (lsuv.lsuv_start_, {}, "Mishkin & Matas 2016: orthogonal, then unit output variance"),
 }
 
 _SKIPPED_PARAMS = ("tensor", "generator")
@@ -275,6 +277,8 @@ def apply_scheme(
             raise InitError(f"{name} {list(param.shape)} ({via}): {exc}") from exc
         report.rows.append(_row(name, aliases, param, source, chosen, rule, recipe))
     report.unmatched_rules = [r.text for i, r in enumerate(parsed) if i not in used]
+    if base.name == "lsuv":  # a model pass: each layer rescaled on a forward of a random batch
+        lsuv.run_scheme(model, dict(base.params), report.rows, seed)
     return report
 
 
