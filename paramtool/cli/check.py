@@ -224,9 +224,9 @@ def plot_lines(runs: list[CheckRun], width: int = 64, height: int = 12) -> list[
         value = 10 ** (high - y * (high - low) / (height - 1))
         lines.append(f"{f'{value:.1e}' if tick else '':>8} |{''.join(cells)}".rstrip())
     lines.append(f"{'':8} +{'-' * cols}")
-    lines.append(f"{'':8}  1{'depth':^{max(cols - 2 - len(str(n)), 5)}}{n}")
+    lines.append(f"{'':8}  1{n:>{cols - 1}}" if cols > len(str(n)) else f"{'':8}  1..{n}")
     legend = "   ".join(f"{s} {run.scheme}" for s, run in zip(SYMBOLS, runs, strict=False))
-    lines.append(f"{'':8}  std of each layer's output by depth, log scale")
+    lines.append(f"{'':8}  std of each layer's output (log scale) by depth")
     lines.append(f"{'':8}  {legend}")
     return lines
 

@@ -97,14 +97,18 @@ def vocab_size(model: Module) -> int:
     return size
 
 
-def first_tensor(value: Any) -> Tensor | None:
-    """The first floating-point Tensor in a module's output (a tuple, list or dict of them)."""
-    if isinstance(value, Tensor):
+def first_tensor(value: Any, kind: type = Tensor) -> Any:
+    """The first floating-point tensor in a module's output (a tuple, list or dict of them).
+
+    Args:
+        value: The output.
+        kind: The tensor class looked for (another library's, to read its outputs alike).
+    """
+    if isinstance(value, kind):
         return value if value.is_floating_point() else None
-    items = value.values() if isinstance(value, dict) else value
-    if isinstance(items, (tuple, list)) or isinstance(value, dict):
-        for item in items:
-            found = first_tensor(item)
+    if isinstance(value, (tuple, list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            found = first_tensor(item, kind)
             if found is not None:
                 return found
     return None
