@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from paramtool import __version__
+from paramtool.cli.check import check
 from paramtool.cli.compare import diff_command, load
 from paramtool.cli.errors import ErrorMappingGroup
 from paramtool.cli.inspect import inspect, stats
@@ -25,7 +26,7 @@ def main(debug: bool) -> None:
     """
 
 
-for _command in (inspect, init, export, load, diff_command, stats):
+for _command in (inspect, init, export, load, diff_command, stats, check):
     main.add_command(_command)
 
 __all__ = ["main"]
