@@ -192,6 +192,8 @@ class HookMethods:
             return self.forward(*args, **kwargs)
         return _Call(self, args, kwargs).run()  # type: ignore[arg-type]
 
+    _call_impl = __call__  # PyTorch's name, which some model code calls directly
+
 
 class _Call:
     """One call of a module with hooks: the state its forward hooks and error path share."""

@@ -144,7 +144,8 @@ def check_model(
 
     Args:
         model: The model, initialised (its parameters may be deferred).
-        batch: The input: a Tensor, or a tuple of positional arguments.
+        batch: The input: a Tensor, a tuple of positional arguments or a dict of keyword
+            arguments (what ``example_input()`` returns).
         scheme: The label of this run's initialisation.
         grad: Also run a backward pass and record gradient stds.
         train: Run in training mode (batch statistics in norms, dropout active); default eval.
@@ -162,7 +163,8 @@ def check_model(
     if not (factor > 1 and math.isfinite(factor)):
         raise CheckError(f"--factor {factor}: expected a finite number > 1")
     recorder = _Recorder(model, grad)
-    args = batch if isinstance(batch, tuple) else (batch,)
+    args = batch if isinstance(batch, tuple) else () if isinstance(batch, dict) else (batch,)
+    kwargs = batch if isinstance(batch, dict) else {}
     was_training = model.training
     model.train(train)
     try:
@@ -172,14 +174,14 @@ def check_model(
             stack.enter_context(recorder.installed())
             if not grad:
                 stack.enter_context(autograd.no_grad())
-            output = model(*args)
+            output = model(*args, **kwargs)
             if grad:
                 _backward(first_tensor(output), seed)
     finally:
         model.train(was_training)
         if grad:
             model.zero_grad(set_to_none=True)
-    return _summarise(scheme, recorder.rows, args, factor)
+    return _summarise(scheme, recorder.rows, args or tuple(kwargs.values()), factor)
 
 
 def _backward(output: Tensor | None, seed: int | None) -> None:
