@@ -7,20 +7,17 @@ checkpoints are safetensors files.
 
 from __future__ import annotations
 
+from typing import Any
+
 from paramtool.core import cuda
+from paramtool.core import dtypes as _dtypes
 from paramtool.core.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
 from paramtool.core.device import Device
 from paramtool.core.device import Device as device  # noqa: N813 - torch.device
 from paramtool.core.dtypes import (
-    bfloat16,
     bool,
     double,
     float,
-    float8_e4m3fn,
-    float8_e4m3fnuz,
-    float8_e5m2,
-    float8_e5m2fnuz,
-    float8_e8m0fnu,
     float16,
     float32,
     float64,
@@ -63,6 +60,15 @@ from paramtool.errors import ParamtoolError
 from paramtool import nn  # noqa: E402 - nn builds on everything above
 
 dtype = type(float32)
+
+
+def __getattr__(name: str) -> Any:
+    """``paramtool.bfloat16`` and the float8 dtypes: ml_dtypes is imported on first use."""
+    if name in _dtypes.EXTENDED:
+        return getattr(_dtypes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
+from paramtool.core.dtypes import finfo
 from paramtool.core.random import ChunkSource, Draw
 
 #: Acceptance above which normal-and-redraw is the fastest sampler.
@@ -121,7 +121,7 @@ def _step(value: np.ndarray, up: bool) -> np.ndarray:
     """
     uint = np.dtype(f"u{value.dtype.itemsize}")
     bits = int(value.view(uint)[()])
-    signed = float(ml_dtypes.finfo(value.dtype).min) < 0
+    signed = float(finfo(value.dtype).min) < 0
     sign = 1 << (8 * value.dtype.itemsize - 1) if signed else 0
     if float(value) == 0:
         bits = 1 if up else sign | 1
@@ -134,7 +134,7 @@ def _step(value: np.ndarray, up: bool) -> np.ndarray:
 
 def inner_bounds(a: float, b: float, dtype: Any) -> tuple[float, float]:
     """``[a, b]`` shrunk to the nearest values that ``dtype`` holds exactly (inwards)."""
-    info = ml_dtypes.finfo(dtype)
+    info = finfo(dtype)
     lo_v, hi_v = max(a, float(info.min)), min(b, float(info.max))
     lo, hi = np.array(lo_v).astype(dtype), np.array(hi_v).astype(dtype)
     if float(lo) < lo_v:

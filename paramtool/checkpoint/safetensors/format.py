@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import ml_dtypes
 import numpy as np
 
+from paramtool.core.dtypes import DTypeTable
 from paramtool.errors import SafetensorsError
 
 #: Largest header the reference reader accepts (``MAX_HEADER_SIZE``).
@@ -40,31 +40,15 @@ FORMAT_DTYPES: tuple[str, ...] = (
 #: Size in bits of the codes numpy cannot hold as whole bytes.
 SUB_BYTE_BITS: dict[str, int] = {"F4": 4, "F6_E2M3": 6, "F6_E3M2": 6}
 
-#: safetensors code -> numpy dtype, for every code numpy + ml_dtypes can hold.
-DTYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_),
-    "U8": np.dtype(np.uint8),
-    "I8": np.dtype(np.int8),
-    "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
-    "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
-    "F8_E8M0": np.dtype(ml_dtypes.float8_e8m0fnu),
-    "F8_E4M3FNUZ": np.dtype(ml_dtypes.float8_e4m3fnuz),
-    "F8_E5M2FNUZ": np.dtype(ml_dtypes.float8_e5m2fnuz),
-    "I16": np.dtype(np.int16),
-    "U16": np.dtype(np.uint16),
-    "F16": np.dtype(np.float16),
-    "BF16": np.dtype(ml_dtypes.bfloat16),
-    "I32": np.dtype(np.int32),
-    "U32": np.dtype(np.uint32),
-    "F32": np.dtype(np.float32),
-    "C64": np.dtype(np.complex64),
-    "F64": np.dtype(np.float64),
-    "I64": np.dtype(np.int64),
-    "U64": np.dtype(np.uint64),
-}
-
-#: numpy dtype -> safetensors code (native byte order).
-CODES: dict[np.dtype, str] = {dt: code for code, dt in DTYPES.items()}
+#: safetensors code -> numpy dtype, for every code numpy + ml_dtypes can hold (ml_dtypes is
+#: imported only when a bfloat16 or float8 code is looked up).
+DTYPES = DTypeTable({
+    "BOOL": "bool", "U8": "uint8", "I8": "int8", "F8_E5M2": "float8_e5m2",
+    "F8_E4M3": "float8_e4m3fn", "F8_E8M0": "float8_e8m0fnu", "F8_E4M3FNUZ": "float8_e4m3fnuz",
+    "F8_E5M2FNUZ": "float8_e5m2fnuz", "I16": "int16", "U16": "uint16", "F16": "float16",
+    "BF16": "bfloat16", "I32": "int32", "U32": "uint32", "F32": "float32", "C64": "complex64",
+    "F64": "float64", "I64": "int64", "U64": "uint64",
+})  # fmt: skip
 
 _RANK: dict[str, int] = {code: i for i, code in enumerate(FORMAT_DTYPES)}
 
@@ -88,7 +72,7 @@ def code_of(dtype: object, where: str = "tensor") -> str:
         SafetensorsError: the dtype has no safetensors code.
     """
     dt = np.dtype(dtype)
-    code = CODES.get(dt.newbyteorder("=")) if dt.byteorder in "<>" else CODES.get(dt)
+    code = DTYPES.code_of(dt.newbyteorder("=") if dt.byteorder in "<>" else dt)
     if code is None:
         raise SafetensorsError(f"{where}: dtype {dt} cannot be stored in safetensors")
     return code

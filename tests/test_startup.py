@@ -1,0 +1,74 @@
+"""Start-up stays light: ml_dtypes is imported only when a bfloat16/float8 dtype is used, and
+rich only when rendering for a terminal. Checked in fresh interpreters through ``sys.modules``
+(never by timing; benchmarks/bench_startup.py measures the time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("ml_dtypes", "rich.console", "rich.table")
+
+
+def loaded_after(code: str) -> dict[str, bool]:
+    """Which heavy modules a fresh interpreter holds after running ``code``."""
+    probe = (
+        f"{code}\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_import_paramtool_loads_neither() -> None:
+    assert loaded_after("import paramtool, paramtool.nn") == dict.fromkeys(HEAVY, False)
+
+
+def test_bfloat16_attribute_resolves_on_first_use() -> None:
+    code = (
+        "import paramtool, ml_dtypes, numpy as np\n"
+        "assert paramtool.bfloat16 == np.dtype(ml_dtypes.bfloat16)\n"
+        "assert paramtool.float8_e4m3fn == np.dtype(ml_dtypes.float8_e4m3fn)\n"
+        "from paramtool.core.dtypes import as_dtype, dtype_name\n"
+        "assert dtype_name(np.zeros(2, ml_dtypes.float8_e5m2).dtype) == 'float8_e5m2'\n"
+        "assert as_dtype('bf16') is paramtool.bfloat16"
+    )
+    assert loaded_after(code)["ml_dtypes"]
+
+
+def test_name_lookup_of_extended_dtype_imports_ml_dtypes() -> None:
+    code = "from paramtool.core.dtypes import as_dtype\nassert as_dtype('bfloat16').itemsize == 2"
+    assert loaded_after(code)["ml_dtypes"]
+
+
+def test_float32_header_read_does_not_import_ml_dtypes(tmp_path: Path) -> None:
+    path = tmp_path / "f32.safetensors"
+    save_file({"w": np.ones((2, 3), np.float32), "i": np.arange(3)}, path)
+    code = (
+        "from paramtool.checkpoint import open_checkpoint\n"
+        f"ck = open_checkpoint({str(path)!r})\n"
+        "assert sorted(e.name for e in ck.entries) == ['i', 'w']"
+    )
+    assert not loaded_after(code)["ml_dtypes"]
+
+
+def test_bfloat16_header_read_resolves_its_dtype(tmp_path: Path) -> None:
+    import ml_dtypes
+
+    path = tmp_path / "bf16.safetensors"
+    save_file({"w": np.ones(4, ml_dtypes.bfloat16)}, path)
+    code = (
+        "import ml_dtypes, numpy as np\n"
+        "from paramtool.checkpoint import open_checkpoint\n"
+        f"(e,) = open_checkpoint({str(path)!r}).entries\n"
+        "assert np.dtype(e.dtype) == np.dtype(ml_dtypes.bfloat16), e.dtype"
+    )
+    assert loaded_after(code)["ml_dtypes"]
