@@ -149,3 +149,82 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     return from_array(array)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor: a Tensor itself when dtype and device already match."""
+    if isinstance(data, Tensor):
+        return data.to(device=device or data.device, dtype=dtype or data.dtype)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def linspace(
+    start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:  # fmt: skip
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default).
+
+    Like PyTorch, the first half is computed up from ``start`` and the second half down from
+    ``end``, so both ends are exact.
+    """
+    dtype = as_dtype(dtype or np.float32)
+    values = _symmetric_linspace(float(start), float(end), int(steps))
+    result = from_array(values.astype(dtype), requires_grad)
+    return result if device is None else result.to(device)
+
+
+def _symmetric_linspace(start: float, end: float, steps: int) -> np.ndarray:
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    if steps <= 1:
+        return np.full(steps, start, dtype=np.float64)
+    step = (end - start) / (steps - 1)
+    index = np.arange(steps, dtype=np.float64)
+    half = steps // 2
+    return np.where(index < half, start + step * index, end - step * (steps - 1 - index))
+
+
+def logspace(
+    start: float, end: float, steps: int, base: float = 10.0, *, dtype: Any = None,
+    device: Any = None, requires_grad: bool = False,
+) -> Tensor:  # fmt: skip
+    """``base ** linspace(start, end, steps)``."""
+    dtype = as_dtype(dtype or np.float32)
+    values = np.power(base, _symmetric_linspace(float(start), float(end), int(steps)))
+    result = from_array(values.astype(dtype), requires_grad)
+    return result if device is None else result.to(device)
+
+
+def eye(
+    n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:  # fmt: skip
+    """The ``n x m`` identity matrix."""
+    result = from_array(np.eye(n, m, dtype=as_dtype(dtype or np.float32)), requires_grad)
+    return result if device is None else result.to(device)
+
+
+def randint(
+    low: int, high: int | None = None, size: Any = None, *, generator: Generator | None = None,
+    dtype: Any = None, device: Any = None, requires_grad: bool = False,
+) -> Tensor:  # fmt: skip
+    """Integers uniform on ``[low, high)`` (``randint(high, size)`` as in PyTorch)."""
+    if size is None:
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    shape = _shape((size,))
+    uniform = rand(*shape, generator=generator, dtype=np.float64)._array()
+    values = np.floor(low + uniform * (high - low)).astype(as_dtype(dtype or np.int64))
+    result = from_array(values, requires_grad)
+    return result if device is None else result.to(device)
+
+
+def randperm(
+    n: int, *, generator: Generator | None = None, dtype: Any = None, device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:  # fmt: skip
+    """A random permutation of ``0 .. n-1``."""
+    keys = rand(n, generator=generator, dtype=np.float64)._array()
+    result = from_array(np.argsort(keys, kind="stable").astype(as_dtype(dtype or np.int64)))
+    return result if device is None else result.to(device)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.core import autograd as _autograd
 from paramtool.core import random as _random
 from paramtool.core.device import CPU, Device, as_device, check_dtype, device_of, to_device
 from paramtool.core.dtypes import as_dtype, dtype_name, is_floating_point
@@ -89,6 +90,7 @@ class Tensor(TensorOps):
     _cell: _Cell
     _requires_grad: bool
     grad: Tensor | None
+    grad_fn: Any
 
     def __init__(self, data: Any = None, *, requires_grad: bool = False) -> None:
         array = np.asarray([] if data is None else data)
@@ -192,22 +194,64 @@ class Tensor(TensorOps):
 
     @property
     def requires_grad(self) -> bool:
-        """Whether the tensor is trainable (only floating-point tensors can be)."""
+        """Whether gradients flow to this tensor (only floating-point tensors can)."""
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, requires_grad: bool) -> None:
         _check_requires_grad(self, requires_grad, _GRAD_DTYPE_ATTRIBUTE)
+        _check_leaf(self, requires_grad)
         self._requires_grad = bool(requires_grad)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place; returns self.
 
         Raises:
-            RuntimeError: ``requires_grad`` is True and the dtype is not floating-point.
+            RuntimeError: ``requires_grad`` is True and the dtype is not floating-point, or
+                the tensor is computed (not a leaf) and ``requires_grad`` is False.
         """
         _check_requires_grad(self, requires_grad, _GRAD_DTYPE_METHOD)
+        _check_leaf(self, requires_grad)
         self._requires_grad = bool(requires_grad)
+        return self
+
+    # -- autograd ----------------------------------------------------------------------------
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not computed by a recorded operation (their ``grad_fn`` is None)."""
+        return self.grad_fn is None
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether a computed tensor keeps its gradient in ``.grad`` (see ``retain_grad``)."""
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        """Keep this computed tensor's gradient in ``.grad`` after backward."""
+        _autograd.retain_grad(self)
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:  # fmt: skip
+        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves it uses.
+
+        Args:
+            gradient: The gradient of this tensor; may be omitted for a one-element tensor.
+            retain_graph: Keep the graph for another backward.
+            create_graph: Not supported (raises NotImplementedError when True).
+            inputs: Accumulate only into these tensors.
+        """
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def register_hook(self, hook: Any) -> _autograd.RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
+        replacement gradient."""
+        return _autograd.register_hook(self, hook)
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place: it becomes a leaf that needs no grad."""
+        self.grad_fn = None
+        self._requires_grad = False
         return self
 
     # -- storage -----------------------------------------------------------------------------
@@ -232,7 +276,7 @@ class Tensor(TensorOps):
         """A tensor sharing this one's storage, with ``requires_grad=False``."""
         return Tensor._from_cell(self._cell)
 
-    def clone(self) -> Tensor:
+    def _clone_deferred(self) -> Tensor:
         """A copy with its own storage (a deferred tensor stays deferred, same values)."""
         cell = _Cell(self.shape, self.dtype, self.device)
         if self.is_deferred:
@@ -314,6 +358,8 @@ class Tensor(TensorOps):
         dtype = self.dtype if dtype is None else dtype
         if device == self.device and dtype == self.dtype and not kwargs.get("copy"):
             return self
+        if self._requires_grad and _autograd._enabled and not self.is_deferred:
+            return _to_recorded(self, device, dtype)
         cell = _Cell(self.shape, dtype, device)
         if self.is_deferred:
             check_dtype(device, dtype)  # fail now, with a clear message, if it cannot live there
@@ -377,11 +423,24 @@ def _check_requires_grad(tensor: Tensor, requires_grad: bool, message: str) -> N
         raise RuntimeError(message)
 
 
+def _check_leaf(tensor: Tensor, requires_grad: bool) -> None:
+    if tensor.grad_fn is not None and not requires_grad:
+        raise RuntimeError(
+            "you can only change requires_grad flags of leaf variables. If you want to use a "
+            "computed variable in a subgraph that doesn't require differentiation use "
+            "var_no_grad = var.detach()."
+        )
+
+
 def _init(tensor: Tensor, cell: _Cell, requires_grad: bool) -> None:
     tensor._cell = cell
     _check_requires_grad(tensor, requires_grad, _GRAD_DTYPE_NEW)
     tensor._requires_grad = bool(requires_grad)
     tensor.grad = None
+    tensor.grad_fn = None
+    tensor._output_nr = 0
+    tensor._retains_grad = False
+    tensor._hooks = None
 
 
 def _holds_float64(data: Any) -> bool:
@@ -390,6 +449,24 @@ def _holds_float64(data: Any) -> bool:
 
 def _astype_gpu(array: Any, dtype: np.dtype) -> Any:
     return to_device(to_device(array, CPU).astype(dtype), device_of(array))
+
+
+def _to_recorded(tensor: Tensor, device: Device, dtype: np.dtype) -> Tensor:
+    """``tensor.to(device, dtype)`` as a graph node (the gradient goes back cast and moved)."""
+    source_device, source_dtype = tensor.device, tensor.dtype
+    array = tensor._array()
+    if dtype != array.dtype:
+        array = array.astype(dtype) if device_of(array) == CPU else _astype_gpu(array, dtype)
+    array = to_device(array, device)
+
+    def backward(grad: Any) -> tuple[Any]:
+        grad = to_device(grad, source_device)
+        return (grad.astype(source_dtype, copy=False),)
+
+    result = _autograd.record(array, (tensor,), backward, name="ToCopyBackward0")
+    if not is_floating_point(dtype):
+        result.detach_()
+    return result
 
 
 def _names_device(arg: Any) -> bool:
@@ -425,7 +502,9 @@ def _format(tensor: Tensor, prefix: str) -> str:
         extras.append(f"device='{tensor.device}'")
     if tensor.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)):
         extras.append(f"dtype=paramtool.{dtype_name(tensor.dtype)}")
-    if tensor.requires_grad:
+    if tensor.grad_fn is not None:
+        extras.append(f"grad_fn=<{tensor.grad_fn.name()}>")
+    elif tensor.requires_grad:
         extras.append("requires_grad=True")
     return with_suffixes(prefix + body, extras, len(prefix))
 

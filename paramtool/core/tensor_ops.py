@@ -1,123 +1,161 @@
-"""Elementwise arithmetic, comparisons, reductions, reshaping and indexing of Tensors.
+"""The Tensor methods that compute: arithmetic operators, math, reductions, reshaping, indexing
+and the in-place forms, bound to the differentiable functions of ``paramtool.core.ops``.
 
-Every operation here needs values, so it makes its operands real first. Arithmetic results take
-the dtype PyTorch's type promotion gives (``paramtool.core.promotion``). Operations run on the
-tensor's array module, numpy or cupy.
+Every operation here needs values, so it makes its operands real first (except the in-place
+fills ``fill_``/``zero_``/``uniform_``/``normal_``, which keep a deferred tensor deferred). An
+in-place operation on a tensor that is part of a graph records itself like its out-of-place
+form; on a leaf that requires grad it is PyTorch's error.
 """
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 
-from paramtool.core import recipes
+from paramtool.core import autograd, ops, recipes
 from paramtool.core.device import to_device
-from paramtool.core.promotion import category, check_random_dtype, dtype_stem, result_type
+from paramtool.core.ops_common import arr, record, unbroadcast
+from paramtool.core.ops_index import getitem, index_put
+from paramtool.core.promotion import category, check_random_dtype, dtype_stem
 from paramtool.core.recipes import Constant
 
-
-def _wrap(array: Any) -> Any:
-    from paramtool.core.tensor import from_array  # noqa: PLC0415 - tensor imports this module
-
-    return from_array(array)
+_LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 
 
-def _unwrap(value: Any) -> Any:
-    if hasattr(value, "_cell"):
-        return value._array()
-    if isinstance(value, tuple):
-        return tuple(_unwrap(v) for v in value)
-    if isinstance(value, list):
-        return [_unwrap(v) for v in value]
-    return value
+def _records(self: Any, args: tuple[Any, ...]) -> bool:
+    if not autograd._enabled:
+        return False
+    return self._requires_grad or any(getattr(a, "_requires_grad", False) for a in args)
 
 
-_COMPARISONS = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
-
-
-def _arithmetic_dtype(op: Any, *operands: Any) -> np.dtype | None:
-    dtype = result_type(*operands)
-    if op is operator.truediv and dtype is not None and category(dtype) < 2:
-        return np.dtype(np.float32)
-    return dtype
-
-
-def _binary(op: Any, reflected: bool = False) -> Any:
-    def method(self: Any, other: Any) -> Any:
-        a, b = self._array(), _unwrap(other)
-        result = op(b, a) if reflected else op(a, b)
-        dtype = None if op in _COMPARISONS else _arithmetic_dtype(op, self, other)
-        if dtype is not None and getattr(result, "dtype", dtype) != dtype:
-            result = result.astype(dtype)
-        return _wrap(result)
-
-    return method
-
-
-def _inplace(op: Any) -> Any:
-    def method(self: Any, other: Any) -> Any:
-        dtype = _arithmetic_dtype(op, self, other)
-        if dtype is not None and category(dtype) > category(self.dtype):
-            raise RuntimeError(
-                f"result type {dtype_stem(dtype)} can't be cast to the desired output type "
-                f"{dtype_stem(self.dtype)}"
-            )
-        self.materialize()
-        array = self._cell.writable()
-        array[...] = op(array, _unwrap(other))
+def adopt(self: Any, result: Any, args: tuple[Any, ...] = ()) -> Any:
+    """Make ``self`` hold ``result``'s values (and, when recording, its place in the graph)."""
+    if category(result.dtype) > category(self.dtype):
+        raise RuntimeError(
+            f"result type {dtype_stem(result.dtype)} can't be cast to the desired output type "
+            f"{dtype_stem(self.dtype)}"
+        )
+    values = result._array()
+    if values.shape != tuple(self.shape):
+        raise RuntimeError(
+            f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+            f"{list(values.shape)}"
+        )
+    if values.dtype != self.dtype:
+        values = values.astype(self.dtype)
+    if result.grad_fn is not None:  # part of a graph: take the new array and the node
+        if self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(_LEAF_INPLACE)
+        self._cell.array = values
+        self.grad_fn, self._output_nr, self._requires_grad = result.grad_fn, result._output_nr, True
         return self
+    self.materialize()
+    self._cell.writable()[...] = values
+    return self
+
+
+def _inplace(fn: Any) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _records(self, args) and self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(_LEAF_INPLACE)
+        return adopt(self, fn(self, *args, **kwargs), args)
+
+    method.__name__ = fn.__name__ + "_"
+    method.__doc__ = f"In-place ``{fn.__name__}``; returns self."
+    return method
+
+
+def _reflected(fn: Any) -> Any:
+    def method(self: Any, other: Any) -> Any:
+        return fn(other, self)
 
     return method
 
 
-def _unary(fn: Any) -> Any:
-    def method(self: Any) -> Any:
-        return _wrap(fn(self._array()))
+def _radd(self: Any, other: Any) -> Any:
+    return ops.add(self, other)
 
-    return method
+
+def _rmul(self: Any, other: Any) -> Any:
+    return ops.mul(self, other)
+
+
+_METHODS = [
+    "abs", "absolute", "acos", "add", "addcdiv", "addcmul", "addmm", "all", "amax", "amin",
+    "any", "argmax", "argmin", "argsort", "asin", "atan", "atan2", "baddbmm", "bmm",
+    "broadcast_to", "ceil", "chunk", "clamp", "clamp_max", "clamp_min", "clip", "contiguous",
+    "cos", "cosh", "count_nonzero", "cummax", "cumprod", "cumsum", "diag", "diagonal", "div",
+    "divide", "dot", "eq", "erf", "erfc", "exp", "exp2", "expand", "expand_as", "expm1",
+    "flatten", "flip", "float_power", "floor", "floor_divide", "fmod", "gather", "ge", "gt",
+    "hypot", "index_add", "index_put", "index_select", "inner", "isfinite", "isinf", "isnan",
+    "le", "lerp", "log", "log10", "log1p", "log2", "log_softmax", "logcumsumexp",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "lt", "masked_fill",
+    "masked_scatter", "masked_select", "matmul", "max", "maximum", "mean", "median", "min",
+    "minimum", "mm", "moveaxis", "movedim", "mul", "multiply", "mv", "nan_to_num", "nanmean",
+    "nansum", "narrow", "ne", "neg", "negative", "nonzero", "norm", "outer", "permute", "pow",
+    "prod", "ravel", "reciprocal", "remainder", "repeat", "repeat_interleave", "reshape", "roll",
+    "round", "rsqrt", "scatter", "scatter_add", "sigmoid", "sign", "signbit", "sin", "sinh",
+    "softmax", "sort", "split", "sqrt", "square", "squeeze", "std", "sub", "subtract", "sum",
+    "swapaxes", "swapdims", "t", "tan", "tanh", "tile", "topk", "transpose", "tril", "triu",
+    "true_divide", "trunc", "unbind", "unflatten", "unique", "unsqueeze", "var", "view",
+    "bitwise_and", "bitwise_or", "bitwise_not", "real", "imag", "hsplit", "aminmax",
+]  # fmt: skip
+
+_INPLACE = [
+    "abs", "add", "addcdiv", "addcmul", "clamp", "clamp_max", "clamp_min", "clip", "cos", "div",
+    "exp", "floor", "index_add", "index_put", "lerp", "log", "masked_fill", "masked_scatter",
+    "mul", "neg", "pow", "reciprocal", "round", "rsqrt", "scatter", "scatter_add", "sigmoid",
+    "sign", "sin", "sqrt", "square", "sub", "tanh", "tril", "triu", "trunc", "ceil",
+    "nan_to_num", "log1p", "expm1", "remainder", "fmod", "floor_divide", "erf",
+]  # fmt: skip
 
 
 class TensorOps:
     """Mixin with the value-level operations of :class:`paramtool.Tensor`."""
 
-    __add__, __radd__ = _binary(operator.add), _binary(operator.add, True)
-    __sub__, __rsub__ = _binary(operator.sub), _binary(operator.sub, True)
-    __mul__, __rmul__ = _binary(operator.mul), _binary(operator.mul, True)
-    __truediv__, __rtruediv__ = _binary(operator.truediv), _binary(operator.truediv, True)
-    __floordiv__ = _binary(operator.floordiv)
-    __mod__ = _binary(operator.mod)
-    __pow__, __rpow__ = _binary(operator.pow), _binary(operator.pow, True)
-    __matmul__, __rmatmul__ = _binary(operator.matmul), _binary(operator.matmul, True)
-    __and__, __or__, __xor__ = _binary(operator.and_), _binary(operator.or_), _binary(operator.xor)
-    __eq__, __ne__ = _binary(operator.eq), _binary(operator.ne)  # type: ignore[assignment]
-    __lt__, __le__ = _binary(operator.lt), _binary(operator.le)
-    __gt__, __ge__ = _binary(operator.gt), _binary(operator.ge)
-    __iadd__, __isub__ = _inplace(operator.add), _inplace(operator.sub)
-    __imul__, __itruediv__ = _inplace(operator.mul), _inplace(operator.truediv)
-    add_, sub_, mul_, div_ = __iadd__, __isub__, __imul__, __itruediv__
-    add, sub, mul, div = __add__, __sub__, __mul__, __truediv__
-    __neg__ = neg = _unary(operator.neg)
-    __abs__ = abs = _unary(abs)
-    __invert__ = _unary(operator.invert)
-
-    def sqrt(self) -> Any:
-        return _wrap(self._xp().sqrt(self._array()))
-
-    def exp(self) -> Any:
-        return _wrap(self._xp().exp(self._array()))
-
-    def log(self) -> Any:
-        return _wrap(self._xp().log(self._array()))
-
-    def clamp(self, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
-        return _wrap(self._xp().clip(self._array(), min, max))
-
-    clip = clamp
+    __add__, __radd__ = ops.add, _radd
+    __sub__, __rsub__ = ops.sub, ops.ops_pointwise.rsub
+    __mul__, __rmul__ = ops.mul, _rmul
+    __truediv__, __rtruediv__ = ops.div, ops.ops_pointwise.rdiv
+    __floordiv__, __rfloordiv__ = ops.floor_divide, _reflected(ops.floor_divide)
+    __mod__, __rmod__ = ops.remainder, _reflected(ops.remainder)
+    __pow__, __rpow__ = ops.pow, ops.ops_pointwise.rpow
+    __matmul__, __rmatmul__ = ops.matmul, _reflected(ops.matmul)
+    __and__, __or__, __xor__ = ops.bitwise_and, ops.bitwise_or, ops.logical_xor
+    __rand__, __ror__ = ops.bitwise_and, ops.bitwise_or
+    __eq__, __ne__ = ops.eq, ops.ne  # type: ignore[assignment]
+    __lt__, __le__, __gt__, __ge__ = ops.lt, ops.le, ops.gt, ops.ge
+    __neg__, __abs__, __invert__ = ops.neg, ops.abs, ops.bitwise_not
+    __getitem__ = getitem
 
     def _xp(self) -> Any:
         return self.device.xp  # type: ignore[attr-defined]
+
+    @property
+    def T(self) -> Any:  # noqa: N802 - torch's name
+        """All dimensions reversed (the transpose of a matrix)."""
+        return ops.permute(self, tuple(reversed(range(self.ndim))))  # type: ignore[attr-defined]
+
+    @property
+    def mT(self) -> Any:  # noqa: N802
+        """The last two dimensions swapped."""
+        return ops.transpose(self, -2, -1)
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        return self.is_deferred or self._array().flags.c_contiguous  # type: ignore[attr-defined]
+
+    def view_as(self, other: Any) -> Any:
+        return ops.view(self, tuple(other.shape))
+
+    def reshape_as(self, other: Any) -> Any:
+        return ops.reshape(self, tuple(other.shape))
+
+    def clone(self, *, memory_format: Any = None) -> Any:
+        """A copy with its own storage; a deferred tensor outside a graph stays deferred."""
+        if self.is_deferred and not _records(self, ()):  # type: ignore[attr-defined]
+            return self._clone_deferred()  # type: ignore[attr-defined]
+        return record(self._array().copy(), (self,), lambda g: (g,), name="CloneBackward0")
 
     # -- conversions ---------------------------------------------------------------------------
 
@@ -173,123 +211,38 @@ class TensorOps:
         return self.shape[0]  # type: ignore[attr-defined]
 
     def __iter__(self) -> Any:
-        return (self[i] for i in range(len(self)))
+        return iter(ops.unbind(self, 0)) if self.shape else iter(())  # type: ignore[attr-defined]
 
-    # -- reductions ----------------------------------------------------------------------------
+    # -- in place ------------------------------------------------------------------------------
 
-    def sum(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _wrap(self._array().sum(axis=dim, keepdims=keepdim))
+    def __iadd__(self, other: Any) -> Any:
+        return self.add_(other)  # type: ignore[attr-defined]
 
-    def mean(self, dim: Any = None, keepdim: bool = False) -> Any:
-        if not self.is_floating_point():  # type: ignore[attr-defined]
-            raise RuntimeError(
-                "mean(): could not infer output dtype. Input dtype must be either a floating "
-                f"point or complex dtype. Got: {dtype_stem(self.dtype)}"  # type: ignore[attr-defined]
-            )
-        return _wrap(self._array().mean(axis=dim, keepdims=keepdim))
+    def __isub__(self, other: Any) -> Any:
+        return self.sub_(other)  # type: ignore[attr-defined]
 
-    def std(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
-            correction: int | None = None) -> Any:  # fmt: skip
-        ddof = (1 if unbiased else 0) if correction is None else correction
-        _check_std_var(self)
-        return _wrap(self._array().std(axis=dim, ddof=ddof, keepdims=keepdim))
+    def __imul__(self, other: Any) -> Any:
+        return self.mul_(other)  # type: ignore[attr-defined]
 
-    def var(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False) -> Any:
-        _check_std_var(self)
-        return _wrap(self._array().var(axis=dim, ddof=1 if unbiased else 0, keepdims=keepdim))
-
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _reduce_pair(self, "min", dim, keepdim)
-
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _reduce_pair(self, "max", dim, keepdim)
-
-    def all(self) -> Any:
-        return _wrap(self._array().all())
-
-    def any(self) -> Any:
-        return _wrap(self._array().any())
-
-    # -- shape ---------------------------------------------------------------------------------
-
-    def view(self, *shape: Any) -> Any:
-        array = self._array()
-        if len(shape) == 1 and not isinstance(shape[0], int):
-            if not isinstance(shape[0], tuple | list):
-                return _wrap(array.view(shape[0]))  # view(dtype)
-            shape = tuple(shape[0])
-        _check_shape(shape, array.size)
-        view = array.view()
-        try:
-            view.shape = shape  # raises instead of copying when not viewable
-        except AttributeError as exc:
-            raise RuntimeError(
-                "view size is not compatible with input tensor's size and stride (at least one "
-                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
-            ) from exc
-        return _wrap(view)
-
-    def reshape(self, *shape: Any) -> Any:
-        if len(shape) == 1 and isinstance(shape[0], tuple | list):
-            shape = tuple(shape[0])
-        array = self._array()
-        _check_shape(shape, array.size)
-        return _wrap(array.reshape(shape))
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Any:
-        dims = list(self.shape)  # type: ignore[attr-defined]
-        if not dims:
-            return self.reshape(1)
-        end = end_dim % len(dims)
-        merged = int(np.prod(dims[start_dim : end + 1], dtype=np.int64))
-        return self.reshape(*dims[:start_dim], merged, *dims[end + 1 :])
-
-    def t(self) -> Any:
-        return _wrap(self._array().T)
-
-    @property
-    def T(self) -> Any:  # noqa: N802 - torch's name
-        return _wrap(self._array().T)
-
-    def transpose(self, dim0: int, dim1: int) -> Any:
-        return _wrap(self._xp().swapaxes(self._array(), dim0, dim1))
-
-    def permute(self, *dims: Any) -> Any:
-        dims = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], int) else dims
-        return _wrap(self._array().transpose(dims))
-
-    def unsqueeze(self, dim: int) -> Any:
-        return _wrap(self._xp().expand_dims(self._array(), dim))
-
-    def squeeze(self, dim: int | None = None) -> Any:
-        array = self._array()
-        if dim is not None and array.shape[dim] != 1:
-            return _wrap(array)
-        return _wrap(array.squeeze(axis=dim))
-
-    def contiguous(self) -> Any:
-        array = self._array()
-        return self if array.flags.c_contiguous else _wrap(self._xp().ascontiguousarray(array))
-
-    def is_contiguous(self) -> bool:
-        return self.is_deferred or self._array().flags.c_contiguous  # type: ignore[attr-defined]
-
-    # -- indexing and in-place fills -------------------------------------------------------------
-
-    def __getitem__(self, index: Any) -> Any:
-        return _wrap(self._array()[_unwrap(index)])
+    def __itruediv__(self, other: Any) -> Any:
+        return self.div_(other)  # type: ignore[attr-defined]
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        if _records(self, (value,)):
+            if self.grad_fn is None and self._requires_grad:  # type: ignore[attr-defined]
+                raise RuntimeError(_LEAF_INPLACE)
+            adopt(self, index_put(self, index, _on_device(self, value)))
+            return
         self.materialize()  # type: ignore[attr-defined]
-        value = _unwrap(value)
+        value = arr(value)
         if hasattr(value, "shape") and getattr(value, "ndim", 0):  # an array: onto our device
             value = to_device(value, self.device)  # type: ignore[attr-defined]
-        self._cell.writable()[_unwrap(index)] = value  # type: ignore[attr-defined]
+        self._cell.writable()[ops.ops_index.index_array(index)] = value  # type: ignore[attr-defined]
 
     def fill_(self, value: Any) -> Any:
-        return self._set_recipe(
-            Constant(_unwrap(value).item() if hasattr(value, "_cell") else value)
-        )  # type: ignore[attr-defined]
+        if _records(self, (value,)):
+            return _inplace(_copy_values)(self, value)
+        return self._set_recipe(Constant(value.item() if hasattr(value, "_cell") else value))  # type: ignore[attr-defined]
 
     def zero_(self) -> Any:
         return self.fill_(0)
@@ -302,8 +255,11 @@ class TensorOps:
         check_random_dtype(self.dtype, "normal_kernel_cpu")  # type: ignore[attr-defined]
         return self._set_recipe(recipes.normal(mean, std), generator)  # type: ignore[attr-defined]
 
-    def copy_(self, src: Any) -> Any:
+    def copy_(self, src: Any, non_blocking: bool = False) -> Any:
         """Copy ``src``'s values into this tensor, casting dtype and moving device."""
+        if _records(self, (src,)):
+            source = src.to(self.device) if hasattr(src, "_cell") else src  # type: ignore[attr-defined]
+            return _inplace(_copy_values)(self, source)
         values = src._array() if hasattr(src, "_cell") else src
         values = to_device(values, self.device)  # type: ignore[attr-defined]
         if tuple(values.shape) != tuple(self.shape) and values.size != 1:  # type: ignore[attr-defined]
@@ -316,32 +272,32 @@ class TensorOps:
         return self
 
 
+def _copy_values(self: Any, src: Any) -> Any:
+    """``src`` broadcast to ``self``'s shape, with the gradient flowing to ``src`` only."""
+    values = arr(src)
+    out = self._xp().empty(self.shape, dtype=self.dtype)
+    out[...] = values
+    shape = tuple(getattr(values, "shape", ()))
+
+    def backward(g: Any) -> tuple[None, Any]:
+        grad = unbroadcast(g, shape)
+        return None, (grad.astype(src.dtype, copy=False) if hasattr(src, "_cell") else None)
+
+    return record(out, (self, src), backward, name="CopyBackwards")
+
+
+def _on_device(tensor: Any, value: Any) -> Any:
+    if hasattr(value, "_cell") and value.device != tensor.device:
+        return value.to(tensor.device)
+    return value
+
+
+for _name in _METHODS:
+    if not hasattr(TensorOps, _name) or _name in ("abs",):
+        setattr(TensorOps, _name, getattr(ops, _name))
+for _name in _INPLACE:
+    setattr(TensorOps, _name + "_", _inplace(getattr(ops, _name)))
+TensorOps.abs = ops.abs  # type: ignore[attr-defined]
+del _name
+
 builtin_bool = bool
-
-
-def _check_std_var(tensor: Any) -> None:
-    if not tensor.is_floating_point():
-        raise RuntimeError("std and var only support floating point and complex dtypes")
-
-
-def _check_shape(shape: tuple[Any, ...], size: int) -> None:
-    """PyTorch's errors for a ``view``/``reshape`` target that cannot hold ``size`` elements."""
-    dims = [int(n) for n in shape]
-    if dims.count(-1) > 1:
-        raise RuntimeError("only one dimension can be inferred")
-    for n in dims:
-        if n < -1:
-            raise RuntimeError(f"invalid shape dimension {n}")
-    known = int(np.prod([n for n in dims if n != -1], dtype=np.int64))
-    fits = size % known == 0 if -1 in dims and known else known == size
-    if not fits:
-        raise RuntimeError(f"shape '{dims}' is invalid for input of size {size}")
-
-
-def _reduce_pair(tensor: Any, kind: str, dim: Any, keepdim: bool) -> Any:
-    array = tensor._array()
-    if dim is None:
-        return _wrap(getattr(array, kind)())
-    values = getattr(array, kind)(axis=dim, keepdims=keepdim)
-    indices = getattr(array, "arg" + kind)(axis=dim, keepdims=keepdim)
-    return _wrap(values), _wrap(indices)

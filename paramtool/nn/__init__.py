@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paramtool.nn import init, layers
+from paramtool.nn import functional, init, layers
 from paramtool.nn.containers import (
     ModuleDict,
     ModuleList,
@@ -16,6 +16,6 @@ from paramtool.nn.parameter import Buffer, Parameter
 
 __all__ = [
     "Buffer", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList",
-    "Sequential", "init",
+    "Sequential", "functional", "init",
 ]  # fmt: skip
 __all__ += layers.__all__

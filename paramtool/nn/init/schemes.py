@@ -26,6 +26,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from paramtool.core import factories
+from paramtool.core.autograd import no_grad
 from paramtool.core.dtypes import dtype_name
 from paramtool.core.random import Generator
 from paramtool.core.recipes import Recipe
@@ -332,7 +333,8 @@ def _initialise(param: Tensor, scheme: Scheme, name: str, seed: int | None) -> R
         return param.recipe
     fresh = factories.empty(*param.shape, dtype=param.dtype, device=param.device)
     scheme.apply(fresh)
-    param.copy_(fresh.compute(name=name, seed=seed))
+    with no_grad():  # initialisation is not part of any graph (as in PyTorch)
+        param.copy_(fresh.compute(name=name, seed=seed))
     return fresh.recipe
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from paramtool.nn import functional as F  # noqa: N812 - PyTorch's name
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, add_weight_and_bias, fan_in_uniform_
 
@@ -51,6 +52,10 @@ class Linear(Layer):
     def reset_parameters(self) -> None:
         """Re-draw weight and bias from PyTorch's default distribution."""
         fan_in_uniform_(self.weight, self.bias)
+
+    def forward(self, input: Any) -> Any:
+        """``input @ weight.T + bias``."""
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -108,6 +113,10 @@ class Bilinear(Layer):
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Any, input2: Any) -> Any:
+        """``input1^T weight input2 + bias`` per output feature."""
+        return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

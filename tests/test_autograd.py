@@ -1,0 +1,95 @@
+"""The autograd engine: gradients accumulate per use, graph semantics and PyTorch's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import paramtool as pt
+from paramtool import nn
+from paramtool.core import autograd
+
+
+def test_shared_weight_output_9_gradient_6() -> None:
+    lin = nn.Linear(1, 1, bias=False)
+    with pt.no_grad():
+        lin.weight.fill_(3.0)
+    net = nn.Sequential(lin, lin)
+    y = net(pt.tensor([[1.0]]))
+    y.backward()
+    assert y.item() == 9.0
+    assert lin.weight.grad.item() == 6.0  # x * w used twice: d(w*w*x)/dw = 2wx
+
+
+def test_polynomial_gradient_and_accumulation() -> None:
+    x = pt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x + 2 * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 6.0, 8.0])
+    (x * 3).sum().backward()  # accumulates into the same .grad
+    np.testing.assert_allclose(x.grad.numpy(), [7.0, 9.0, 11.0])
+
+
+def test_graph_attributes() -> None:
+    x = pt.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    assert x.is_leaf and not y.is_leaf
+    assert y.requires_grad and type(y.grad_fn).__name__ == "MulBackward0"
+    assert repr(y) == "tensor([2., 4.], grad_fn=<MulBackward0>)"
+    (node, nr), _ = y.grad_fn.next_functions
+    assert node.name() == "AccumulateGrad" and node.variable is x
+
+
+def test_no_grad_and_enable_grad() -> None:
+    x = pt.tensor([1.0], requires_grad=True)
+    with pt.no_grad():
+        y = x * 2
+        with pt.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad
+
+
+def test_detach_and_retain_grad() -> None:
+    x = pt.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    d = h.detach()
+    assert not d.requires_grad and d.is_leaf
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), [6.0, 12.0])
+    np.testing.assert_allclose(x.grad.numpy(), [18.0, 36.0])
+
+
+def test_backward_with_gradient_and_errors() -> None:
+    x = pt.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    with pytest.raises(
+        RuntimeError, match="grad can be implicitly created only for scalar outputs"
+    ):
+        y.backward()
+    y.backward(pt.tensor([1.0, 0.5]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward(pt.tensor([1.0, 1.0]))
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        pt.tensor([1.0]).backward()
+
+
+def test_hooks_and_autograd_grad() -> None:
+    x = pt.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [20.0, 40.0])
+    y = pt.tensor([3.0], requires_grad=True)
+    (g,) = autograd.grad((y * y).sum(), y)
+    assert g.item() == 6.0 and y.grad is None
+
+
+def test_inplace_on_leaf_is_an_error_and_on_nonleaf_recorded() -> None:
+    x = pt.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        x.add_(1)
+    h = x * 2
+    h += x
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
