@@ -212,7 +212,8 @@ def _row(
 def from_module(model: Any, source: str | None = None) -> Inventory:
     """The inventory of a Module: parameters and buffers, every name, without materialising.
 
-    Rows follow ``state_dict()`` order; non-persistent buffers come after, marked so. Names that
+    Rows follow ``state_dict()`` order, non-persistent buffers at their place in it (as PyTorch
+    lists them) and marked so. Names that
     reach one tensor (the same object or the same storage, as the safetensors writer sees it)
     form a tie group, the first name being canonical.
 
@@ -224,7 +225,8 @@ def from_module(model: Any, source: str | None = None) -> Inventory:
         (name, t, PARAMETER) for name, t in model.named_parameters(remove_duplicate=False)
     ]
     named += [(name, t, BUFFER) for name, t in model.named_buffers(remove_duplicate=False)]
-    order = {name: i for i, name in enumerate(model.state_dict(keep_vars=True))}
+    saved = set(model.state_dict(keep_vars=True))
+    order = {name: i for i, name in enumerate(_module_order(model))}
     named.sort(key=lambda item: order.get(item[0], len(order)))
     rows = [
         _row(
@@ -233,7 +235,7 @@ def from_module(model: Any, source: str | None = None) -> Inventory:
             t.dtype,
             kind=kind,
             trainable=bool(t.requires_grad) if kind == PARAMETER else None,
-            persistent=kind == PARAMETER or name in order,
+            persistent=kind == PARAMETER or name in saved,
         )
         for name, t, kind in named
     ]
@@ -249,6 +251,17 @@ def from_module(model: Any, source: str | None = None) -> Inventory:
         # a tied name's values are those of its canonical name, as exported and materialised
         _values=lambda name: _module_values(tensors[name], kept_of[name]),
     )
+
+
+def _module_order(model: Any) -> list[str]:
+    """Every parameter and buffer name in PyTorch's order: each module's own parameters, then
+    its own buffers (non-persistent ones at their place), then its children's."""
+    names = []
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        dot = f"{prefix}." if prefix else ""
+        for registry in (module._parameters, module._buffers):
+            names += [dot + name for name, tensor in registry.items() if tensor is not None]
+    return names
 
 
 def _module_values(tensor: Any, name: str) -> np.ndarray:

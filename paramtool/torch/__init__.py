@@ -50,6 +50,15 @@ from paramtool import (  # noqa: F401 - the names ``torch.X`` gives
 from paramtool.core.autograd import set_grad_enabled  # noqa: F401
 from paramtool.torch import missing as _missing
 from paramtool.torch.functions import (  # noqa: F401
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
     compile,
     finfo,
     get_default_dtype,

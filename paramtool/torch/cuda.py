@@ -5,6 +5,15 @@ from __future__ import annotations
 from paramtool.core.cuda import device_count, is_available
 from paramtool.core.random import manual_seed
 from paramtool.torch import amp
+from paramtool.torch.functions import (  # noqa: F401 - torch.cuda.FloatTensor and the rest
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+)
 
 manual_seed_all = manual_seed
 

@@ -81,3 +81,36 @@ def pass_through(fn: Callable[..., Any] | None = None, /, *args: Any, **kwargs: 
     if fn is None or not callable(fn):
         return lambda inner: inner
     return fn
+
+
+class _TypedTensorMeta(type):
+    """``isinstance(t, torch.FloatTensor)``: a tensor of that dtype."""
+
+    _dtype: str
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, Tensor) and instance.dtype == dtypes.as_dtype(cls._dtype)
+
+
+def _typed_tensor(name: str, dtype: str) -> type:
+    """A legacy tensor type (``torch.FloatTensor``): called with sizes or with data."""
+
+    def new(cls: type, *args: Any) -> Tensor:
+        from paramtool.core import factories  # noqa: PLC0415
+
+        if len(args) == 1 and not isinstance(args[0], int):
+            return factories.tensor(args[0], dtype=dtypes.as_dtype(dtype))
+        return factories.empty(*args, dtype=dtypes.as_dtype(dtype))
+
+    return _TypedTensorMeta(name, (), {"_dtype": dtype, "__new__": new})
+
+
+FloatTensor = _typed_tensor("FloatTensor", "float32")
+DoubleTensor = _typed_tensor("DoubleTensor", "float64")
+HalfTensor = _typed_tensor("HalfTensor", "float16")
+LongTensor = _typed_tensor("LongTensor", "int64")
+IntTensor = _typed_tensor("IntTensor", "int32")
+ShortTensor = _typed_tensor("ShortTensor", "int16")
+ByteTensor = _typed_tensor("ByteTensor", "uint8")
+CharTensor = _typed_tensor("CharTensor", "int8")
+BoolTensor = _typed_tensor("BoolTensor", "bool")
