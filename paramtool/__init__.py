@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramtool.core import cuda
+from paramtool.core import autograd, cuda, ops
 from paramtool.core import dtypes as _dtypes
-from paramtool.core.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
+from paramtool.core.autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from paramtool.core.device import Device
 from paramtool.core.device import Device as device  # noqa: N813 - torch.device
 from paramtool.core.dtypes import (
@@ -36,17 +42,23 @@ from paramtool.core.dtypes import (
 )
 from paramtool.core.factories import (
     arange,
+    as_tensor,
     empty,
     empty_like,
+    eye,
     from_numpy,
     full,
     full_like,
+    linspace,
+    logspace,
     ones,
     ones_like,
     rand,
     rand_like,
+    randint,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -60,6 +72,8 @@ from paramtool.errors import ParamtoolError
 from paramtool import nn  # noqa: E402 - nn builds on everything above
 
 dtype = type(float32)
+# The tensor functions under torch's names: paramtool.exp, paramtool.cat, paramtool.einsum, ...
+globals().update({name: getattr(ops, name) for name in ops.__all__})
 
 
 def __getattr__(name: str) -> Any:
@@ -81,3 +95,5 @@ __all__ = [
     "rand_like", "randn", "randn_like", "short", "tensor", "uint16", "uint32", "uint64", "uint8",
     "zeros", "zeros_like",
 ]  # fmt: skip
+__all__ += [*ops.__all__, "as_tensor", "autograd", "eye", "linspace", "logspace", "randint",
+            "randperm", "set_grad_enabled"]  # fmt: skip

@@ -512,3 +512,7 @@ def retain_grad(tensor: Any) -> None:
         return
     tensor._retains_grad = True
     tensor.grad_fn.retained[tensor._output_nr] = weakref.ref(tensor)
+
+
+# isort: split
+from paramtool.core.autograd_function import Function, FunctionCtx  # noqa: E402, F401 - built on the engine
