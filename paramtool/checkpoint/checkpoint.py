@@ -119,6 +119,11 @@ class Checkpoint:
         out.update({dropped: out[kept] for dropped, kept in self.tied.items()})
         return out
 
+    def release(self) -> None:
+        """Let go of the mapped pages read so far (see :meth:`Part.release`)."""
+        for part in self.parts:
+            part.release()
+
     def _kept(self, name: str) -> str:
         kept = self.tied.get(name, name)
         if kept not in self._where:

@@ -8,6 +8,7 @@ entries, never a format's own codes or structures.
 from __future__ import annotations
 
 import math
+import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,17 @@ class Part:
     contents: dict[str, str] = field(default_factory=dict)
     key: str | None = None
 
+    mapping: Any = field(default=None, repr=False)
+
     def array(self, name: str) -> np.ndarray:
         """The values of a stored tensor, a view of the mapped file (no copy)."""
         raise NotImplementedError
+
+    def release(self) -> None:
+        """Let go of the mapped pages read so far (they are read again from the file if used).
+
+        Streaming a large file through its mapping keeps every page read in memory until the
+        mapping is closed; releasing after each tensor keeps memory at one tensor.
+        """
+        if self.mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self.mapping.madvise(mmap.MADV_DONTNEED)

@@ -90,13 +90,12 @@ class SafetensorsPart(Part):
         super().__init__(file, entries, metadata=dict(header.metadata))
         self.header = header
         self._infos: dict[str, TensorInfo] = {i.name: i for i in header.tensors}
-        self._mapping: Any = None
 
     def array(self, name: str) -> np.ndarray:
         """The tensor's values: a zero-copy view of the mapped file."""
-        if self._mapping is None:
-            self._mapping = map_copy(self.file)
-        return array_from(self._mapping, self.header, self._infos[name], self.file)
+        if self.mapping is None:
+            self.mapping = map_copy(self.file)
+        return array_from(self.mapping, self.header, self._infos[name], self.file)
 
 
 def map_copy(path: Path) -> mmap.mmap:

@@ -43,7 +43,7 @@ class TorchPart(Part):
         key: str | None = None,
     ) -> None:
         state, chosen, contents = select_state(obj, key, file)
-        self._mapping = mapping
+        self.mapping = mapping
         self._storages = storages
         self._bases: dict[tuple[str, int, str], np.ndarray] = {}
         self._arrays = {name: self._view(ref) for name, ref in state.items()}
@@ -62,6 +62,7 @@ class TorchPart(Part):
             overlapping=sharing.overlapping,
             contents=contents,
             key=chosen,
+            mapping=mapping,
         )
 
     def array(self, name: str) -> np.ndarray:
@@ -83,7 +84,7 @@ class TorchPart(Part):
             start, _ = self._storages[storage.key]
             start += storage.offset * storage.dtype.itemsize
             count = storage.numel * storage.dtype.itemsize // dtype.itemsize
-            self._bases[cache] = np.frombuffer(self._mapping, dtype, count=count, offset=start)
+            self._bases[cache] = np.frombuffer(self.mapping, dtype, count=count, offset=start)
         return self._bases[cache]
 
 

@@ -21,7 +21,9 @@ later, into memory-mapped arrays.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
+import functools
 import io
 import math
 import pickle
@@ -31,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.core.dtypes import all_dtypes
-from paramtool.errors import CheckpointError
+from paramtool.core.dtypes import as_dtype
+from paramtool.errors import CheckpointError, DTypeError
 
 #: numpy's limit on an array's dimensions.
 MAX_NDIM = 64
@@ -54,20 +56,36 @@ STORAGE_DTYPES: dict[str, str] = {
     "UntypedStorage": "uint8",
 }
 
-#: torch dtype name -> numpy dtype: paramtool's table plus the complex types.
-TORCH_DTYPES: dict[str, np.dtype] = {
-    **all_dtypes(),
-    "complex64": np.dtype(np.complex64),
-    "complex128": np.dtype(np.complex128),
-}
+#: torch's dtype aliases -> canonical names.
+DTYPE_ALIASES: dict[str, str] = {
+    "float": "float32", "double": "float64", "half": "float16", "long": "int64", "int": "int32",
+    "short": "int16", "cfloat": "complex64", "cdouble": "complex128",
+}  # fmt: skip
+_COMPLEX = ("complex64", "complex128")
+
+
+def torch_dtype(name: str) -> np.dtype:
+    """The numpy dtype of a torch dtype name (bfloat16 and float8 load ml_dtypes on first use)."""
+    name = DTYPE_ALIASES.get(name, name)
+    return np.dtype(name) if name in _COMPLEX else as_dtype(name)
 
 
 @dataclass(frozen=True)
 class StorageType:
-    """A storage class or dtype named by the pickle: it stands for a numpy dtype."""
+    """A storage class or dtype named by the pickle: it stands for a dtype.
+
+    Attributes:
+        name: torch's name (``FloatStorage``, ``bfloat16``).
+        dtype_name: The element dtype's canonical name.
+    """
 
     name: str
-    dtype: np.dtype
+    dtype_name: str
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element dtype."""
+        return torch_dtype(self.dtype_name)
 
 
 @dataclass(frozen=True)
@@ -247,7 +265,9 @@ _REBUILDERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _allowed() -> dict[tuple[str, str], Any]:
+@functools.cache
+def allowed() -> dict[tuple[str, str], Any]:
+    """Every global a checkpoint may name -> the stand-in used for it."""
     table: dict[tuple[str, str], Any] = {
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("collections", "Counter"): collections.Counter,
@@ -264,19 +284,21 @@ def _allowed() -> dict[tuple[str, str], Any]:
     }
     table.update({("torch._utils", name): func for name, func in _REBUILDERS.items()})
     for name, dtype_name in STORAGE_DTYPES.items():
-        kind = StorageType(name, TORCH_DTYPES[dtype_name])
+        kind = StorageType(name, dtype_name)
         table[("torch", name)] = table[("torch.storage", name)] = kind
-    aliases = {"float": "float32", "double": "float64", "half": "float16", "long": "int64"}
-    aliases.update({"int": "int32", "short": "int16", "cfloat": "complex64"})
-    aliases.update({"cdouble": "complex128"})
-    for name, dtype in TORCH_DTYPES.items():
-        table[("torch", name)] = StorageType(name, dtype)
-    for alias, name in aliases.items():
-        table[("torch", alias)] = StorageType(name, TORCH_DTYPES[name])
     return table
 
 
-ALLOWED: dict[tuple[str, str], Any] = _allowed()
+def _dtype_global(module: str, name: str) -> StorageType | None:
+    """``torch.float32`` and the other dtypes (and torch's aliases), as a :class:`StorageType`."""
+    if module != "torch" or not name.replace("_", "").isalnum():
+        return None
+    canonical = DTYPE_ALIASES.get(name, name)
+    try:
+        torch_dtype(canonical)
+    except DTypeError:
+        return None
+    return StorageType(name, canonical)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -285,13 +307,22 @@ class _Unpickler(pickle.Unpickler):
         self._persistent = persistent
 
     def find_class(self, module: str, name: str) -> Any:
-        found = ALLOWED.get((module, name))
+        module, name = python3_name(module, name)
+        found = allowed().get((module, name)) or _dtype_global(module, name)
         if found is None:
             raise Refused(f"refused global '{module}.{name}': {_why(module, name)}")
         return found
 
     def persistent_load(self, pid: Any) -> Any:
         return self._persistent(pid)
+
+
+def python3_name(module: str, name: str) -> tuple[str, str]:
+    """The Python 3 spelling of a global that a protocol-2 pickle writes the Python 2 way
+    (``__builtin__.set`` is ``builtins.set``), as ``pickle`` itself maps them."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 def _why(module: str, name: str) -> str:
