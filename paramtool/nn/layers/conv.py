@@ -16,6 +16,7 @@ from paramtool.nn.layers._utils import (
     add_weight_and_bias,
     fan_in_uniform_,
 )
+from paramtool.nn.layers._utils import functional as _functional
 
 _PADDING_STRINGS = {"same", "valid"}
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
@@ -85,6 +86,70 @@ class _ConvNd(Layer):
     def reset_parameters(self) -> None:
         """Re-draw weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default."""
         fan_in_uniform_(self.weight, self.bias)
+
+    def _reversed_padding_repeated_twice(self) -> list[int]:
+        """``F.pad``'s amounts (last dimension first) for a non-zero ``padding_mode``."""
+        amounts: list[int] = []
+        for i in reversed(range(len(self.kernel_size))):
+            if self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                amounts += [total // 2, total - total // 2]
+            elif self.padding == "valid":
+                amounts += [0, 0]
+            else:
+                amounts += [self.padding[i], self.padding[i]]
+        return amounts
+
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """Convolve ``input`` (``(N, C, *spatial)`` or unbatched) with the layer's weight.
+
+        A ``padding_mode`` other than zeros pads with ``F.pad`` first, as PyTorch does.
+        """
+        F = _functional()  # noqa: N806 - the usual spelling
+        conv = getattr(F, f"conv{len(self.kernel_size)}d")
+        if self.padding_mode == "zeros":
+            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)  # fmt: skip
+        padded = F.pad(input, self._reversed_padding_repeated_twice(), mode=self.padding_mode)
+        return conv(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _transposed_forward(self, input: Any, output_size: Any) -> Any:  # noqa: A002
+        dims = len(self.kernel_size)
+        output_padding = self._output_padding(input, output_size)
+        conv = getattr(_functional(), f"conv_transpose{dims}d")
+        return conv(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+                    self.groups, self.dilation)  # fmt: skip
+
+    def _output_padding(self, input: Any, output_size: Any) -> tuple[int, ...]:  # noqa: A002
+        """The output padding that makes a transposed convolution produce ``output_size``.
+
+        Raises:
+            ValueError: ``output_size`` is not reachable (PyTorch's messages).
+        """
+        if output_size is None:
+            return self.output_padding
+        dims = len(self.kernel_size)
+        wanted = [int(n) for n in output_size]
+        if len(wanted) in (dims + 1, dims + 2):
+            wanted = wanted[-dims:]
+        if len(wanted) != dims:
+            raise ValueError(
+                f"ConvTranspose{dims}D: for {input.dim()}D input, output_size must have {dims} "
+                f"or {dims + 2} elements (got {len(output_size)})"
+            )
+        extra = []
+        for d in range(dims):
+            n = input.shape[input.dim() - dims + d]
+            smallest = (n - 1) * self.stride[d] - 2 * self.padding[d]
+            smallest += self.dilation[d] * (self.kernel_size[d] - 1) + 1
+            largest = smallest + self.stride[d] - 1
+            if not smallest <= wanted[d] <= largest:
+                raise ValueError(
+                    f"requested an output size of {wanted}, but valid sizes range from "
+                    f"{smallest} to {largest} (for an input of {list(input.shape[2:])})"
+                )
+            extra.append(wanted[d] - smallest)
+        return tuple(extra)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
@@ -181,6 +246,14 @@ def _conv_transpose_init(ntuple: Any) -> Any:
     return __init__
 
 
+class _ConvTransposeNd(_ConvNd):
+    """What every transposed convolution shares: ``forward(input, output_size=None)``."""
+
+    def forward(self, input: Any, output_size: Any = None) -> Any:  # noqa: A002
+        """Transposed convolution of ``input``; ``output_size`` picks the output padding."""
+        return self._transposed_forward(input, output_size)
+
+
 class Conv1d(_ConvNd):
     """1-d convolution; ``weight (out, in / groups, k)``. PyTorch's signature and init."""
 
@@ -199,19 +272,19 @@ class Conv3d(_ConvNd):
     __init__ = _conv_init(_triple)
 
 
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTransposeNd):
     """1-d transposed convolution; ``weight (in, out / groups, k)``."""
 
     __init__ = _conv_transpose_init(_single)
 
 
-class ConvTranspose2d(_ConvNd):
+class ConvTranspose2d(_ConvTransposeNd):
     """2-d transposed convolution; ``weight (in, out / groups, kh, kw)``."""
 
     __init__ = _conv_transpose_init(_pair)
 
 
-class ConvTranspose3d(_ConvNd):
+class ConvTranspose3d(_ConvTransposeNd):
     """3-d transposed convolution; ``weight (in, out / groups, kd, kh, kw)``."""
 
     __init__ = _conv_transpose_init(_triple)

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramtool.nn.layers._utils import Layer, _single
+from paramtool.nn.layers._utils import Layer, _pair, _single, _triple
+from paramtool.nn.layers._utils import functional as _functional
 
 
-class _MaxPoolNd(Layer):
+class _Pool(Layer):
+    """A pooling layer: ``forward`` calls ``F.<_op>{dims}d``."""
+
+    _op = ""
+    _dims = 0
+
+    def _function(self) -> Any:
+        return getattr(_functional(), f"{self._op}{self._dims}d")
+
+
+class _MaxPoolNd(_Pool):
     """Max pooling over a window; ``stride`` defaults to ``kernel_size``."""
+
+    _op = "max_pool"
 
     def __init__(
         self,
@@ -31,6 +44,13 @@ class _MaxPoolNd(Layer):
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """Window maxima (and their indices with ``return_indices``)."""
+        return self._function()(
+            input, self.kernel_size, self.stride, self.padding, self.dilation,
+            ceil_mode=self.ceil_mode, return_indices=self.return_indices,
+        )  # fmt: skip
+
     def extra_repr(self) -> str:
         return (
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -41,17 +61,25 @@ class _MaxPoolNd(Layer):
 class MaxPool1d(_MaxPoolNd):
     """1-d max pooling."""
 
+    _dims = 1
+
 
 class MaxPool2d(_MaxPoolNd):
     """2-d max pooling."""
+
+    _dims = 2
 
 
 class MaxPool3d(_MaxPoolNd):
     """3-d max pooling."""
 
+    _dims = 3
 
-class _AvgPoolNd(Layer):
+
+class _AvgPoolNd(_Pool):
     """Average pooling over a window; ``stride`` defaults to ``kernel_size``."""
+
+    _op = "avg_pool"
 
     def __init__(
         self,
@@ -70,12 +98,22 @@ class _AvgPoolNd(Layer):
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """Window averages."""
+        extra = {} if self._dims == 1 else {"divisor_override": self.divisor_override}
+        return self._function()(
+            input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+            self.count_include_pad, **extra,
+        )  # fmt: skip
+
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool1d(_AvgPoolNd):
     """1-d average pooling (no ``divisor_override``, as in PyTorch)."""
+
+    _dims = 1
 
     def __init__(
         self,
@@ -97,12 +135,16 @@ class AvgPool1d(_AvgPoolNd):
 class AvgPool2d(_AvgPoolNd):
     """2-d average pooling."""
 
+    _dims = 2
+
 
 class AvgPool3d(_AvgPoolNd):
     """3-d average pooling."""
 
+    _dims = 3
 
-class _AdaptivePoolNd(Layer):
+
+class _AdaptivePoolNd(_Pool):
     """Pooling to a fixed ``output_size`` (None keeps that dimension)."""
 
     def __init__(self, output_size: Any) -> None:
@@ -116,41 +158,67 @@ class _AdaptivePoolNd(Layer):
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     """Max pooling to a fixed ``output_size``."""
 
+    _op = "adaptive_max_pool"
+
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__(output_size)
         self.return_indices = return_indices
+
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """Maxima over adaptive windows (and their indices with ``return_indices``)."""
+        return self._function()(input, self.output_size, self.return_indices)
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """1-d adaptive max pooling."""
 
+    _dims = 1
+
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """2-d adaptive max pooling."""
+
+    _dims = 2
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """3-d adaptive max pooling."""
 
+    _dims = 3
+
 
 class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
     """Average pooling to a fixed ``output_size`` (None keeps that dimension)."""
+
+    _op = "adaptive_avg_pool"
+
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """Averages over adaptive windows."""
+        return self._function()(input, self.output_size)
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """1-d adaptive average pooling."""
 
+    _dims = 1
+
 
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """2-d adaptive average pooling."""
+
+    _dims = 2
 
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """3-d adaptive average pooling."""
 
+    _dims = 3
 
-class _LPPoolNd(Layer):
+
+class _LPPoolNd(_Pool):
     """Power-average pooling of order ``norm_type``."""
+
+    _op = "lp_pool"
 
     def __init__(
         self, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False
@@ -160,6 +228,12 @@ class _LPPoolNd(Layer):
         self.kernel_size = kernel_size
         self.stride = stride
         self.ceil_mode = ceil_mode
+
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """``(sum of x ** p over each window) ** (1 / p)``."""
+        return self._function()(
+            input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -171,10 +245,56 @@ class _LPPoolNd(Layer):
 class LPPool1d(_LPPoolNd):
     """1-d power-average pooling."""
 
+    _dims = 1
+
 
 class LPPool2d(_LPPoolNd):
     """2-d power-average pooling."""
 
+    _dims = 2
+
 
 class LPPool3d(_LPPoolNd):
     """3-d power-average pooling."""
+
+    _dims = 3
+
+
+class _MaxUnpoolNd(_Pool):
+    """The partial inverse of a max pool: values placed at their indices, zeros elsewhere."""
+
+    _op = "max_unpool"
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        ntuple = (_single, _pair, _triple)[self._dims - 1]
+        self.kernel_size = ntuple(kernel_size)
+        self.stride = ntuple(stride if stride is not None else kernel_size)
+        self.padding = ntuple(padding)
+
+    def forward(self, input: Any, indices: Any, output_size: Any = None) -> Any:  # noqa: A002
+        """Scatter ``input`` to ``indices`` (from a max pool with ``return_indices=True``)."""
+        return self._function()(
+            input, indices, self.kernel_size, self.stride, self.padding, output_size
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """1-d max unpooling."""
+
+    _dims = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """2-d max unpooling."""
+
+    _dims = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """3-d max unpooling."""
+
+    _dims = 3

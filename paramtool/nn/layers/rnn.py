@@ -12,7 +12,9 @@ import numbers
 import warnings
 from typing import Any
 
+from paramtool.core import factories
 from paramtool.nn import init
+from paramtool.nn.functional import rnn as recurrent
 from paramtool.nn.layers._utils import Layer, empty_parameter
 
 #: Gates per mode: rows of weight_ih / weight_hh are ``gates * hidden_size``.
@@ -133,6 +135,63 @@ class RNNBase(_RecurrentLayer):
             names.append(name)
         self._flat_weights_names.extend(names)
         self._all_weights.append(names)
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002
+        """Run the layers over a sequence.
+
+        Args:
+            input: ``(T, B, input_size)`` (``(B, T, input_size)`` with ``batch_first``) or
+                unbatched ``(T, input_size)``.
+            hx: Initial hidden state ``(num_layers * directions, B, H_out)`` (for an LSTM the
+                pair ``(h_0, c_0)``); zeros when None.
+
+        Returns:
+            ``(output, h_n)``; for an LSTM ``(output, (h_n, c_n))``.
+        """
+        name = type(self).__name__
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                f"got {input.shape[-1]}"
+            )
+        h0, c0 = self._initial_state(input, hx)
+        stack = recurrent.Stack(self.mode, self.num_layers, self.bidirectional, self.bias,
+                                self.proj_size > 0)  # fmt: skip
+        weights = [getattr(self, n) for n in self._flat_weights_names]
+        output, h_n, c_n = recurrent.recurrent(
+            stack, input, h0, c0, weights, dropout=self.dropout, train=self.training,
+            batch_first=self.batch_first,
+        )  # fmt: skip
+        return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
+
+    def _initial_state(self, input: Any, hx: Any) -> tuple[Any, Any]:  # noqa: A002
+        """``(h_0, c_0)`` checked against PyTorch's expected shapes (zeros where not given)."""
+        unbatched = input.dim() == 2
+        batch = () if unbatched else (input.shape[0 if self.batch_first else 1],)
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        h_shape = (layers, *batch, self.proj_size or self.hidden_size)
+        c_shape = (layers, *batch, self.hidden_size)
+        if hx is None:
+            h0 = factories.zeros(*h_shape, dtype=input.dtype, device=input.device)
+            c0 = factories.zeros(*c_shape, dtype=input.dtype, device=input.device)
+            return h0, (c0 if self.mode == "LSTM" else None)
+        states = tuple(hx) if self.mode == "LSTM" else (hx,)
+        want = 2 if unbatched else 3
+        if any(s.dim() != want for s in states):
+            kind, pair = ("unbatched 2-D", "2-D") if unbatched else ("batched 3-D", "3-D")
+            dims = ", ".join(f"{s.dim()}-D" for s in states)
+            if self.mode == "LSTM":
+                raise RuntimeError(
+                    f"For {kind} input, hx and cx should also be {pair} but got ({dims}) tensors"
+                )
+            raise RuntimeError(f"For {kind} input, hx should also be {pair} but got {dims} tensor")
+        labels = ("hidden[0]", "hidden[1]") if self.mode == "LSTM" else ("hidden",)
+        for state, shape, label in zip(states, (h_shape, c_shape), labels, strict=False):
+            if tuple(state.shape) != shape:
+                raise RuntimeError(f"Expected {label} size {shape}, got {list(state.shape)}")
+        return states[0], (states[1] if self.mode == "LSTM" else None)
 
     @property
     def all_weights(self) -> list[list[Any]]:
@@ -258,6 +317,42 @@ class RNNCellBase(_RecurrentLayer):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
+    _mode = ""
+
+    def forward(self, input: Any, hx: Any = None) -> Any:  # noqa: A002
+        """One step: ``input (B, input_size)`` or unbatched ``(input_size,)``; ``hx`` the state
+        (for an LSTMCell the pair ``(h, c)``), zeros when None. Returns ``h'`` (LSTMCell:
+        ``(h', c')``)."""
+        name = type(self).__name__
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(
+                f"input has inconsistent input_size: got {input.shape[-1]} expected "
+                f"{self.input_size}"
+            )
+        shape = (*input.shape[:-1], self.hidden_size)
+        if hx is None:
+            hx = factories.zeros(*shape, dtype=input.dtype, device=input.device)
+            if self._mode == "LSTM":
+                hx = (hx, hx)
+        states = tuple(hx) if self._mode == "LSTM" else (hx,)
+        for i, state in enumerate(states):
+            if input.dim() == 2 and state.shape[0] != input.shape[0]:
+                raise RuntimeError(
+                    f"Input batch size {input.shape[0]} doesn't match hidden{i} batch size "
+                    f"{state.shape[0]}"
+                )
+            if state.shape[-1] != self.hidden_size:
+                raise RuntimeError(
+                    f"hidden{i} has inconsistent hidden_size: got {state.shape[-1]}, expected "
+                    f"{self.hidden_size}"
+                )
+        c = states[1] if self._mode == "LSTM" else None
+        h, c = recurrent.cell(self._mode, input, states[0], c, self.weight_ih, self.weight_hh,
+                              self.bias_ih, self.bias_hh)  # fmt: skip
+        return (h, c) if self._mode == "LSTM" else h
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.bias is not True:
@@ -281,6 +376,7 @@ class RNNCell(RNNCellBase):
     ) -> None:
         super().__init__(input_size, hidden_size, bias, num_chunks=1, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
+        self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
 
 class _GatedCell(RNNCellBase):
@@ -305,9 +401,11 @@ class LSTMCell(_GatedCell):
     """An LSTM cell (four gates)."""
 
     _num_chunks = 4
+    _mode = "LSTM"
 
 
 class GRUCell(_GatedCell):
     """A GRU cell (three gates)."""
 
     _num_chunks = 3
+    _mode = "GRU"

@@ -1,0 +1,76 @@
+"""Convolution, pooling, vision and recurrent layers' forward and backward against PyTorch:
+each layer is loaded with the state_dict PyTorch's layer had, run on the same input (and initial
+state), and its outputs and every gradient compared (``fixtures/record_torch_conv.py``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import paramtool
+from paramtool import nn
+from paramtool.core import autograd
+
+FIXTURES = Path(__file__).parent / "fixtures" / "torch_conv"
+LAYERS = json.loads((FIXTURES / "layers.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def arrays() -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / "layers.npz") as data:
+        return {key: data[key] for key in data.files}
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """float32 agreement: rtol 1e-4, and absolute 1e-5 of the largest expected magnitude."""
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = float(np.abs(expected).max()) if expected.size else 0.0
+    np.testing.assert_allclose(
+        actual, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0), err_msg=what
+    )
+
+
+def _flatten(result: object) -> list:
+    if isinstance(result, tuple):
+        return [t for r in result for t in _flatten(r)]
+    return [result]
+
+
+def _build(case: dict, arrays: dict) -> nn.Module:
+    args = [tuple(a) if isinstance(a, list) else a for a in case["args"]]
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in case["kwargs"].items()}
+    layer = getattr(nn, case["layer"])(*args, **kwargs)
+    state = {n: paramtool.tensor(arrays[f"{case['id']}/param/{n}"]) for n in case["params"]}
+    layer.load_state_dict(state)
+    return layer
+
+
+@pytest.mark.parametrize("case", LAYERS, ids=lambda c: f"{c['id']}-{c['layer']}")
+def test_layer_matches_pytorch(case: dict, arrays: dict) -> None:
+    key = case["id"]
+    layer = _build(case, arrays)
+    x = paramtool.tensor(arrays[f"{key}/input"], requires_grad=True)
+    states = [
+        paramtool.tensor(arrays[f"{key}/state{j}"], requires_grad=True)
+        for j in range(case["states"])
+    ]
+    if not states:
+        result = layer(x)
+    elif case["layer"] in ("LSTM", "LSTMCell"):
+        result = layer(x, tuple(states))
+    else:
+        result = layer(x, states[0])
+    outputs = _flatten(result)
+    assert len(outputs) == case["outputs"]
+    for j, out in enumerate(outputs):
+        assert_close(out.numpy(), arrays[f"{key}/out{j}"], f"output {j}")
+    cotangents = [paramtool.tensor(arrays[f"{key}/cot{j}"]) for j in range(len(outputs))]
+    autograd.backward(outputs, cotangents)
+    assert_close(x.grad.numpy(), arrays[f"{key}/grad_input"], "input gradient")
+    for j, state in enumerate(states):
+        assert_close(state.grad.numpy(), arrays[f"{key}/grad_state{j}"], f"state {j} gradient")
+    for name, param in layer.named_parameters():
+        assert_close(param.grad.numpy(), arrays[f"{key}/grad/{name}"], f"gradient of {name}")

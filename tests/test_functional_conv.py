@@ -1,0 +1,109 @@
+"""Convolution, pooling and vision ops against PyTorch: values, input/weight/bias gradients and
+error texts, replayed from fixtures recorded by ``fixtures/record_torch_conv.py``."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import paramtool
+from paramtool.core import autograd
+
+FIXTURES = Path(__file__).parent / "fixtures" / "torch_conv"
+CALLS = json.loads((FIXTURES / "functional.json").read_text())
+ERRORS = json.loads((FIXTURES / "errors.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def arrays() -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / "functional.npz") as data:
+        return {key: data[key] for key in data.files}
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """float32 agreement: rtol 1e-4, and absolute 1e-5 of the largest expected magnitude."""
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    scale = float(np.abs(expected).max()) if expected.size else 0.0
+    np.testing.assert_allclose(
+        actual, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0), err_msg=what
+    )
+
+
+def kwargs_of(case: dict) -> dict:
+    """The recorded keyword arguments, with the tuples JSON turned into lists restored."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in case["kwargs"].items()}
+
+
+def op(module: str, name: str):
+    return getattr(importlib.import_module(f"paramtool.nn.functional.{module}"), name)
+
+
+def _label(call: dict) -> str:
+    return f"{call['id']}-{call['op']}-" + ",".join(f"{k}={v}" for k, v in call["kwargs"].items())
+
+
+@pytest.mark.parametrize("call", CALLS, ids=_label)
+def test_values_and_gradients_match_pytorch(call: dict, arrays: dict) -> None:
+    inputs = [
+        None
+        if spec is None
+        else paramtool.tensor(arrays[spec["array"]], requires_grad=spec["grad"])
+        for spec in call["args"]
+    ]
+    result = op(call["module"], call["op"])(*inputs, **kwargs_of(call))
+    outputs = list(result) if isinstance(result, tuple) else [result]
+    assert len(outputs) == len(call["outputs"])
+    roots, cotangents = [], []
+    for j, (out, key) in enumerate(zip(outputs, call["outputs"], strict=True)):
+        assert_close(out.numpy(), arrays[key], f"output {j}")
+        if out.is_floating_point():
+            roots.append(out)
+            cotangents.append(paramtool.tensor(arrays[f"{call['id']}/cot{j}"]))
+    autograd.backward(roots, cotangents)
+    for i, key in call["grads"].items():
+        assert_close(inputs[int(i)].grad.numpy(), arrays[key], f"gradient of argument {i}")
+
+
+def test_no_graph_without_grad(arrays: dict) -> None:
+    """Inputs that need no gradient give a plain result, and no_grad records nothing."""
+    x = paramtool.randn(1, 2, 5, 5)
+    w = paramtool.randn(3, 2, 3, 3, requires_grad=True)
+    conv2d = op("conv", "conv2d")
+    assert conv2d(x, w.detach()).grad_fn is None
+    with paramtool.no_grad():
+        assert conv2d(x, w).grad_fn is None
+    assert conv2d(x, w).grad_fn.name() == "ConvolutionBackward0"
+
+
+def test_weight_used_twice_accumulates() -> None:
+    """A kernel used by two convolutions gets the sum of the gradients each use gives alone."""
+    conv2d = op("conv", "conv2d")
+    x = paramtool.randn(1, 1, 4, 4)
+    seed = paramtool.randn(1, 1, 3, 3).numpy()
+
+    def grad_of(uses: int) -> np.ndarray:
+        w = paramtool.tensor(seed, requires_grad=True)
+        y = x
+        for _ in range(uses):
+            y = conv2d(y, w, padding=1)
+        y.backward(paramtool.ones(1, 1, 4, 4))
+        return w.grad.numpy()
+
+    w = paramtool.tensor(seed, requires_grad=True)
+    once, twice = conv2d(x, w, padding=1), conv2d(conv2d(x, w, padding=1), w, padding=1)
+    autograd.backward([once, twice], [paramtool.ones(1, 1, 4, 4), paramtool.ones(1, 1, 4, 4)])
+    assert_close(w.grad.numpy(), grad_of(1) + grad_of(2), "accumulated gradient")
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=lambda c: f"{c['op']}-{c['message'][:40]}")
+def test_errors_match_pytorch(case: dict) -> None:
+    args = [None if s is None else paramtool.randn(*s) for s in case["shapes"]]
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the type is checked by name below
+        op(case["module"], case["op"])(*args, **kwargs_of(case))
+    assert type(info.value).__name__ == case["type"]
+    assert str(info.value) == case["message"]
