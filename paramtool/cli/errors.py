@@ -1,24 +1,32 @@
 """The one place where library exceptions become command-line errors (exit status 1).
 
-Every user-fixable failure the library raises (:class:`~paramtool.errors.ParamtoolError`, the
-torch-style ``RuntimeError`` of ``load_state_dict``, an ``OSError`` such as a full disk) is shown
-as a single ``Error: ...`` line on stderr, and a Python warning (a zero-element tensor left
-uninitialised) as a single ``warning: ...`` line. ``--debug`` (or ``PARAMTOOL_DEBUG=1``) shows
-the traceback and the warning's source line instead.
+Every user-fixable failure the library raises (a :class:`~paramtool.errors.ParamtoolError`,
+including the ``StateDictError`` of ``load_state_dict``) and every ``OSError`` (a missing file, a
+full disk) is shown as a single ``Error: ...`` line on stderr, and a Python warning (a
+zero-element tensor left uninitialised) as a single ``warning: ...`` line. Any other exception
+is a bug in paramtool and keeps its traceback. ``--debug`` (or ``PARAMTOOL_DEBUG=1``) shows the
+traceback and the warning's source line for every error. Messages are shown as data: control
+characters in them (a tensor's name) are escaped. A reader that closes the pipe early (``| head``)
+ends the command quietly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import warnings
 from typing import Any
 
 import click
 
+from paramtool.cli.layout import safe
 from paramtool.errors import ParamtoolError
 
-#: Exceptions shown as one line; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ParamtoolError, RuntimeError, OSError, ValueError)
+#: Exceptions shown as one line: paramtool's own (the library raises them for what a user can
+#: fix) and the system's (a missing file, a full disk). Anything else is a bug and keeps its
+#: traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ParamtoolError, OSError)
 #: Subclasses of those passed through: click's own exits, and bugs (never a user's mistake).
 PASS_THROUGH: tuple[type[BaseException], ...] = (
     click.ClickException,
@@ -34,7 +42,7 @@ def one_line(exc: BaseException) -> str:
     text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
     if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
         text = f"{exc.filename}: {text}"
-    return text or type(exc).__name__
+    return safe(text or type(exc).__name__)
 
 
 def debug_enabled(ctx: click.Context) -> bool:
@@ -53,14 +61,25 @@ class ErrorMappingGroup(click.Group):
                 warnings.showwarning = _show_warning
             try:
                 return super().invoke(ctx)
+            except BrokenPipeError:
+                _quiet_stdout()
+                raise click.exceptions.Exit(141) from None  # 128 + SIGPIPE, as a shell reports
             except USER_ERRORS as exc:
                 if debug_enabled(ctx) or isinstance(exc, PASS_THROUGH):
                     raise
                 raise click.ClickException(one_line(exc)) from exc
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
     """``warnings.showwarning`` for the command line: the message alone, on stderr."""
     click.echo(
-        f"warning: {one_line(message) if isinstance(message, Warning) else message}", err=True
+        f"warning: {one_line(message) if isinstance(message, Warning) else safe(message)}",
+        err=True,
     )

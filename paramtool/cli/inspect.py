@@ -14,8 +14,16 @@ from paramtool.cli.options import (
     model_options,
 )
 from paramtool.cli.progress import progress
-from paramtool.cli.render import make_console, render_rows, render_stats, render_totals, render_tree
+from paramtool.cli.render import (
+    make_console,
+    render_memory,
+    render_rows,
+    render_stats,
+    render_totals,
+    render_tree,
+)
 from paramtool.report import Inventory, TensorStats, build_tree, inventory_stats, open_inventory
+from paramtool.report.memory import estimate_memory
 
 
 def _filter(inventory: Inventory, pattern: str | None) -> Inventory:
@@ -51,6 +59,11 @@ def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
 @click.option(
     "--stats", is_flag=True, help="Add mean/std/min/max and NaN/Inf counts (reads values)."
 )
+@click.option(
+    "--memory",
+    is_flag=True,
+    help="Bytes to hold the model (float32 ... int4) and to train it with Adam, ties once.",
+)
 @json_option
 @model_options
 def inspect(
@@ -59,6 +72,7 @@ def inspect(
     pattern: str | None,
     depth: int | None,
     stats: bool,
+    memory: bool,
     as_json: bool,
     model_options: ModelOptions,
 ) -> None:
@@ -66,29 +80,38 @@ def inspect(
 
     TARGET is a model file (.py, default ./model.py), a .safetensors file, a
     model.safetensors.index.json, or a folder holding a checkpoint. A checkpoint is read
-    from its header alone unless --stats is given.
+    from its header alone unless --stats is given. With PyTorch and the library installed,
+    TARGET may also be torchvision:NAME, timm:NAME or hf:PATH (a config.json or its folder),
+    built on the meta device. --memory shows, instead of the table, the bytes to hold the
+    model in float32/bfloat16/float16/int8/int4 and to train it with Adam.
     """
     full = open_inventory(target, **model_options.kwargs())
     shown = _filter(full, pattern)
     tree = tree or depth is not None
     root = build_tree(shown) if tree else None
     values = _stats(shown) if stats else None
+    estimate = estimate_memory(full) if memory else None
     if as_json:
         data = inventory_json(shown, full)
         if root is not None:
             data["tree"] = root.to_dict(depth)
         if values is not None:
             data["stats"] = [s.to_dict() for s in values]
+        if estimate is not None:
+            data["memory"] = estimate.to_dict()
         echo_json(data)
         return
     console = make_console()
+    if estimate is not None:
+        render_memory(console, estimate)
+        return
     if root is not None:
         render_tree(console, root, depth)
     else:
         render_rows(console, shown)
     if values is not None:
         render_stats(console, values)
-    render_totals(console, full)
+    render_totals(console, full, shown)
 
 
 @click.command()

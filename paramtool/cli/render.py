@@ -1,56 +1,33 @@
-"""Rendering reports with rich: tables with thousands separators and human sizes.
+"""Rendering reports as text: tables with thousands separators, human sizes and trees.
 
-On a terminal, tables get a light frame and colour (unless ``NO_COLOR`` is set) and fit the
-terminal's width; when piped, output is plain text without colour or frame, wrapped only when
-``COLUMNS`` asks for a width.
+The layout rules (names whole, nothing wrapped when piped, fitting a terminal, ``NO_COLOR``,
+names shown as data) live in :mod:`paramtool.cli.layout`; this module turns each report into
+tables, trees and lines.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
-
+from paramtool.cli.layout import Output, Table, TreeLine, tree_lines
 from paramtool.report import Inventory, TensorStats, TreeNode
-
-#: Width used when output is not a terminal: lines are never wrapped.
-PIPE_WIDTH = 1000
+from paramtool.report.memory import MemoryEstimate
 
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
 
-def make_console(file: IO[str] | None = None) -> Console:
-    """A console on ``file`` (stdout by default) suited to it: styled on a terminal, else plain."""
-    file = file or sys.stdout
-    terminal = file.isatty() if hasattr(file, "isatty") else False
-    if terminal:
-        return Console(file=file, no_color="NO_COLOR" in os.environ, emoji=False, highlight=False)
-    columns = os.environ.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() and int(columns) > 0 else None
-    return Console(
-        file=file,
-        width=width or PIPE_WIDTH,
-        color_system=None,
-        emoji=False,
-        highlight=False,
-        soft_wrap=width is None,
-    )
+def make_console(file: IO[str] | None = None) -> Output:
+    """Where a command writes its text: stdout (or ``file``), as a terminal or a pipe."""
+    return Output.for_stream(file)
 
 
-def emit(console: Console, renderable: Any) -> None:
-    """Print a table or tree; when piped, without the padding rich leaves at line ends."""
-    if console.is_terminal:
-        console.print(renderable)
-        return
-    with console.capture() as captured:
-        console.print(renderable)
-    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+def emit(console: Output, renderable: Table | TreeLine) -> None:
+    """Write a table or a tree laid out for ``console``."""
+    if isinstance(renderable, Table):
+        console.lines(renderable.render(console))
+    else:
+        console.lines(tree_lines(renderable, console))
 
 
 def count(value: int) -> str:
@@ -74,44 +51,26 @@ def shape(dims: Sequence[int]) -> str:
 
 
 def number(value: float | None) -> str:
-    """A statistic in 4 significant digits; ``-`` when absent."""
+    """A statistic in 4 significant digits; ``-`` when absent or undefined (NaN)."""
     return "-" if value is None or value != value else f"{value:.4g}"
 
 
 def table(
-    console: Console,
+    console: Output,
     columns: Iterable[str],
     numeric: Iterable[str] = (),
     wrap: Iterable[str] | None = None,
 ) -> Table:
-    """A table framed lightly on a terminal, plain otherwise; ``numeric`` columns right-aligned.
+    """A table for ``console``; ``numeric`` columns right-aligned.
 
     Args:
-        console: Where the table will be printed.
+        console: Where the table will be written.
         columns: The column headings.
         numeric: Columns to right-align.
-        wrap: Columns that may fold onto several lines when the table is too wide (default:
-            the first, the name); numbers, shapes and dtypes are never broken.
+        wrap: Columns holding names, which a narrow terminal may elide in the middle (default:
+            the first). Nothing is ever folded onto a second line.
     """
-    columns = list(columns)
-    numeric = set(numeric)
-    wrap = set(columns[:1] if wrap is None else wrap)
-    styled = console.is_terminal
-    result = Table(
-        box=box.SIMPLE_HEAD if styled else None,
-        show_edge=False,
-        header_style="bold" if styled else "",
-        pad_edge=False,
-        padding=(0, 1, 0, 0) if styled else (0, 1),  # two spaces between columns either way
-    )
-    for name in columns:
-        result.add_column(
-            name,
-            justify="right" if name in numeric else "left",
-            overflow="fold",
-            no_wrap=name not in wrap,
-        )
-    return result
+    return Table(list(columns), numeric, wrap)
 
 
 def tie_mark(row: Any) -> str:
@@ -130,11 +89,11 @@ def trainable_mark(row: Any) -> str:
     return "yes" if row.trainable else "no"
 
 
-def render_rows(console: Console, inventory: Inventory) -> None:
+def render_rows(console: Output, inventory: Inventory) -> None:
     """The per-tensor table of an inventory."""
     model = inventory.kind == "model"
     columns = ["name", "shape", "dtype", "params"] + (["trainable"] if model else []) + ["tied"]
-    out = table(console, columns, numeric=["params"])
+    out = table(console, columns, numeric=["params"], wrap=["name", "tied"])
     for row in inventory.rows:
         cells = [row.name, shape(row.shape), row.dtype, count(row.numel)]
         cells += [trainable_mark(row)] if model else []
@@ -142,22 +101,30 @@ def render_rows(console: Console, inventory: Inventory) -> None:
     emit(console, out)
 
 
-def render_totals(console: Console, inventory: Inventory) -> None:
-    """The footer: parameters, trainable/frozen, buffers, bytes per dtype, tensors, ties."""
+def render_totals(console: Output, inventory: Inventory, shown: Inventory | None = None) -> None:
+    """The footer: what a filter kept (if any), then the whole model's parameters,
+    trainable/frozen, buffers, bytes per dtype, tensors and ties."""
+    lines = []
+    if shown is not None and shown.pattern:
+        part = shown.totals
+        lines.append(
+            f"shown ({shown.pattern}): {count(part.parameters + part.buffers)} elements in "
+            f"{count(part.names)} of {count(inventory.totals.names)} names, {size(part.nbytes)}"
+        )
     totals = inventory.totals
-    lines = [f"parameters: {count(totals.parameters)}"]
+    lines.append(f"parameters: {count(totals.parameters)}")
     if inventory.kind == "model":
-        lines[0] += f" (trainable {count(totals.trainable)}, frozen {count(totals.frozen)})"
+        lines[-1] += f" (trainable {count(totals.trainable)}, frozen {count(totals.frozen)})"
         lines.append(f"buffers:    {count(totals.buffers)}")
     dtypes = ", ".join(f"{name} {size(n)}" for name, n in totals.bytes_by_dtype.items())
     lines.append(f"size:       {size(totals.nbytes)}" + (f" ({dtypes})" if dtypes else ""))
     lines.append(f"tensors:    {count(totals.tensors)} ({count(totals.names)} names)")
     lines.append(f"tie groups: {totals.tie_groups}")
     lines += [f"  #{i}: " + " = ".join(group) for i, group in enumerate(inventory.ties)]
-    console.print("\n".join(lines), markup=False)
+    console.print("\n".join(lines))
 
 
-def _node_label(node: TreeNode, styled: bool) -> str:
+def _node_label(node: TreeNode) -> str:
     name = node.name or "(root)"
     each = " each" if node.repeat > 1 else ""
     kind = f"{node.repeat} x {node.type or 'block'}" if node.repeat > 1 else node.type
@@ -167,26 +134,24 @@ def _node_label(node: TreeNode, styled: bool) -> str:
         text += f" (+{count(node.tied)} tied{each})"
     if node.buffers:
         text += f" (+{count(node.buffers)} buffer elements{each})"
-    return f"[bold]{text}[/bold]" if styled and node.repeat > 1 else text
+    return text
 
 
-def render_tree(console: Console, root: TreeNode, depth: int | None = None) -> None:
+def render_tree(console: Output, root: TreeNode, depth: int | None = None) -> None:
     """The module tree with per-module totals, ``depth`` levels below the root (None: all)."""
-    styled = console.is_terminal
-    guide = "tree.line" if styled else "none"
-    tree = Tree(_node_label(root, styled), guide_style=guide)
-
-    def add(branch: Tree, node: TreeNode, level: int) -> None:
+    top = TreeLine(_node_label(root), root.repeat > 1)
+    stack = [(root, top, 0)]
+    while stack:  # no recursion: a model may be thousands of modules deep
+        node, line, level = stack.pop()
         if depth is not None and level >= depth:
-            return
+            continue
         for child in node.children:
-            add(branch.add(_node_label(child, styled)), child, level + 1)
+            line.children.append(TreeLine(_node_label(child), child.repeat > 1))
+            stack.append((child, line.children[-1], level + 1))
+    emit(console, top)
 
-    add(tree, root, 0)
-    emit(console, tree)
 
-
-def render_stats(console: Console, stats: Sequence[TensorStats]) -> None:
+def render_stats(console: Output, stats: Sequence[TensorStats]) -> None:
     """Per-tensor statistics, then a NaN/Inf summary line."""
     columns = ["name", "numel", "mean", "std", "min", "max", "zeros", "nan", "inf"]
     out = table(console, columns, numeric=columns[1:])
@@ -209,4 +174,24 @@ def render_stats(console: Console, stats: Sequence[TensorStats]) -> None:
         if bad
         else "all values finite"
     )
-    console.print(summary, markup=False)
+    console.print(summary)
+
+
+def render_memory(console: Output, estimate: MemoryEstimate) -> None:
+    """Bytes to hold and to train the model per dtype, as ``accelerate estimate-memory``
+    shows them, then what the figures count."""
+    columns = ["dtype", "largest layer", "inference", "training (Adam)"]
+    out = table(console, columns, numeric=columns[1:])
+    for row in estimate.rows():
+        train = row["training_adam"]
+        cells = (row["largest_layer"], row["inference"])
+        out.add_row(row["dtype"], *(size(n) for n in cells), "-" if train is None else size(train))
+    emit(console, out)
+    lines = [f"parameters: {count(estimate.parameters)} (ties once), trainable "
+             f"{count(estimate.trainable)}; buffers {size(estimate.buffer_bytes)}"]  # fmt: skip
+    if estimate.largest_layer is not None:
+        layer = estimate.largest_layer
+        lines.append(f"largest layer: {layer.name or '(root)'} ({count(layer.parameters)} params)")
+    lines.append("training: weights, gradients and Adam's two moments; half precision keeps "
+                 "a float32 master copy; activations not included")  # fmt: skip
+    console.print("\n".join(lines))
