@@ -25,7 +25,7 @@ def check_structure(model: Any, path: Path | str, max_depth: int = MAX_DEPTH) ->
         ModelLoadError: naming the module that contains an ancestor, or the depth found.
     """
     done: set[int] = set()
-    on_path = {id(model)}
+    on_path = {id(model): "(root)"}
     names: list[str] = []
     stack = [(model, iter(_children(model)))]
     while stack:
@@ -34,8 +34,8 @@ def check_structure(model: Any, path: Path | str, max_depth: int = MAX_DEPTH) ->
             if id(child) in on_path:
                 where = ".".join(names + [name])
                 raise ModelLoadError(
-                    f"{path}: the model's modules form a cycle: {where} contains a module "
-                    "that contains it"
+                    f"{path}: the model's modules form a cycle: {where} is {on_path[id(child)]}, "
+                    "which contains it"
                 )
             if id(child) in done:
                 continue
@@ -44,13 +44,13 @@ def check_structure(model: Any, path: Path | str, max_depth: int = MAX_DEPTH) ->
                     f"{path}: the model's modules are nested more than {max_depth} levels deep "
                     f"(at {'.'.join(names[:3])}...); paramtool supports up to {max_depth}"
                 )
-            on_path.add(id(child))
             names.append(name)
+            on_path[id(child)] = ".".join(names)
             stack.append((child, iter(_children(child))))
             break
         else:
             stack.pop()
-            on_path.discard(id(module))
+            on_path.pop(id(module), None)
             done.add(id(module))
             if names:
                 names.pop()

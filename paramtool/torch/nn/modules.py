@@ -10,9 +10,12 @@ import paramtool.nn as _nn
 from paramtool.nn import *  # noqa: F403
 from paramtool.nn.layers import (  # noqa: F401 - torch's private names, imported by model files
     _utils,
+    activation,
     conv,
     dropout,
+    loss,
     normalization,
+    padding,
     pooling,
     rnn,
     transformer,
@@ -39,7 +42,9 @@ def __getattr__(name: str) -> Any:
     """A private name of a layer file (``_BatchNorm``), else a recorded missing name."""
     if name.startswith("__"):
         raise AttributeError(name)
-    for layer_file in (normalization, conv, pooling, dropout, rnn, transformer, _utils):
+    layer_files = (normalization, conv, pooling, dropout, rnn, transformer, loss, padding,
+                   activation, _utils)  # fmt: skip
+    for layer_file in layer_files:
         value = getattr(layer_file, name, None)
         if value is not None:
             return value

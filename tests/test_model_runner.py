@@ -1,0 +1,129 @@
+"""A model file is Python that paramtool runs; it cannot corrupt output or fake success.
+
+What it prints goes to stderr; ``SystemExit``, ``KeyboardInterrupt`` and any ``BaseException``
+become one error naming the file and line (exit 1); cyclic or very deep module trees and a
+deeply nested ``--config`` are clear errors, not tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from cli_support import invoke, run
+
+from paramtool.models.structure import MAX_DEPTH
+
+
+def write(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def one_line_error(result: object, exit_code: int = 1) -> str:
+    assert result.exit_code == exit_code, result.output  # type: ignore[attr-defined]
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+PRINTING = """\
+import torch
+import torch.nn as nn
+
+print("building the model")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        print("in __init__")
+        self.fc = nn.Linear(2, 2)
+
+
+def build_model():
+    print({"not": "json"})
+    return Net()
+"""
+
+
+def test_json_stdout_is_one_document_when_the_file_prints(tmp_path: Path) -> None:
+    path = write(tmp_path, "model.py", PRINTING)
+    result = run("inspect", path, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    assert [row["name"] for row in data["tensors"]] == ["fc.weight", "fc.bias"]
+    assert "building the model" in result.stderr and "in __init__" in result.stderr
+
+
+def test_prints_go_to_stderr_in_process_too(tmp_path: Path) -> None:
+    result = invoke("inspect", write(tmp_path, "model.py", PRINTING), "--json")
+    assert result.exit_code == 0
+    json.loads(result.stdout)
+    assert "in __init__" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "text"),
+    [
+        ("import sys\nsys.exit(0)\n", 2, "called sys.exit(0)"),
+        ("import sys\n\nsys.exit(3)\n", 3, "called sys.exit(3)"),
+        ("raise KeyboardInterrupt\n", 1, "KeyboardInterrupt"),
+        ("class Stop(BaseException):\n    pass\n\nraise Stop('halt')\n", 4, "Stop: halt"),
+        ("import os\nraise SystemExit('bye')\n", 2, "called sys.exit('bye')"),
+    ],
+)
+def test_exits_and_base_exceptions_are_one_line_errors(
+    tmp_path: Path, body: str, line: int, text: str
+) -> None:
+    path = write(tmp_path, "model.py", "import torch.nn as nn\nmodel = nn.Linear(2, 2)\n" + body)
+    for command in (["inspect", path], ["stats", path], ["init", path]):
+        message = one_line_error(invoke(*command))
+        assert f"model.py:{line + 2}:" in message and text in message
+
+
+def test_sys_exit_in_the_builder_names_the_builder(tmp_path: Path) -> None:
+    path = write(tmp_path, "model.py", "import sys\n\ndef build_model():\n    sys.exit(0)\n")
+    message = one_line_error(invoke("inspect", path))
+    assert "model.py:4:" in message and "build_model" in message
+
+
+def test_export_does_not_succeed_when_the_file_exits_0(tmp_path: Path) -> None:
+    path = write(tmp_path, "model.py", "import sys\nimport torch\nsys.exit(0)\n")
+    out = tmp_path / "out.safetensors"
+    one_line_error(invoke("export", out, "--model", path))
+    assert not out.exists()
+
+
+def test_a_model_deeper_than_the_limit_is_a_clear_error(tmp_path: Path) -> None:
+    body = "import torch.nn as nn\nm = nn.Linear(2, 2)\nfor _ in range({n}):\n    m = nn.Sequential(m)\nmodel = m\n"
+    shallow = write(tmp_path, "shallow.py", body.format(n=MAX_DEPTH - 2))
+    assert invoke("inspect", shallow, "--json").exit_code == 0
+    deep = write(tmp_path, "deep.py", body.format(n=1200))
+    message = one_line_error(invoke("inspect", deep))
+    assert f"nested more than {MAX_DEPTH} levels" in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "m = nn.Sequential(nn.Linear(2, 2))\nm.add_module('me', m)\nmodel = m\n",
+        "a = nn.Sequential(nn.ReLU())\nb = nn.Sequential(a)\na.add_module('up', b)\nmodel = b\n",
+    ],
+)
+def test_a_cyclic_model_is_a_clear_error(tmp_path: Path, body: str) -> None:
+    path = write(tmp_path, "model.py", "import torch.nn as nn\n" + body)
+    assert "form a cycle" in one_line_error(invoke("inspect", path))
+
+
+def test_a_config_nested_100k_deep_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text("[" * 100_000 + "]" * 100_000)
+    model = write(tmp_path, "model.py", "import torch\ndef build_model(config):\n    pass\n")
+    message = one_line_error(invoke("inspect", model, "--config", config))
+    assert "nested too deeply" in message
