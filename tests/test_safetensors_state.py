@@ -19,12 +19,11 @@ from paramtool.checkpoint import (
     find_shared,
     load_state_dict_file,
     open_checkpoint,
-    parse_size,
-    save_sharded,
     save_state_dict,
     write_stream,
 )
-from paramtool.errors import SafetensorsError
+from paramtool.errors import CheckpointError, SafetensorsError
+from paramtool.export import parse_size, save_sharded
 
 DATA = Path(__file__).parent / "data" / "safetensors"
 
@@ -182,7 +181,10 @@ def test_sharded_save_follows_the_hugging_face_layout(tmp_path: Path) -> None:
     # 1000 B), [2, 3], then "big" alone while [4] stays open and takes "tail".
     assert names == [f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)] + ["model.safetensors.index.json"]  # fmt: skip
     index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    checkpoint_id = index["metadata"].pop("paramtool.checkpoint_id")
     assert index["metadata"] == {"total_size": 5 * 400 + 1200 + 40, "k": "v"}
+    for file in set(index["weight_map"].values()):  # every shard carries the index's id
+        assert open_checkpoint(tmp_path / file).metadata["paramtool.checkpoint_id"] == checkpoint_id
     assert index["weight_map"] == {
         "big": "model-00003-of-00004.safetensors",
         "layer.0.w": "model-00001-of-00004.safetensors",

@@ -6,7 +6,7 @@ Everything that touches the format lives in this package:
 - :mod:`.reader`: memory-mapped loading of arrays and Tensors.
 - :mod:`.writer`: the canonical layout, the streaming writer, atomic replacement.
 - :mod:`.checkpoint`: one file or a sharded (Hugging Face index) checkpoint, from headers.
-- :mod:`.state`: state dicts with tied tensors stored once; sharded saving.
+- :mod:`.state`: state dicts with tied tensors stored once (sharded writing: ``export``).
 - :mod:`.sharing`: tied, overlapping and identical tensors.
 """
 
@@ -26,8 +26,6 @@ from paramtool.checkpoint.state import (
     fill_tied_names,
     load_into,
     load_state_dict_file,
-    parse_size,
-    save_sharded,
     save_state_dict,
 )
 
@@ -48,10 +46,8 @@ __all__ = [
     "load_into",
     "load_state_dict_file",
     "open_checkpoint",
-    "parse_size",
     "read_header",
     "save_file",
-    "save_sharded",
     "save_state_dict",
     "write_stream",
 ]

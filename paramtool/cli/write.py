@@ -1,4 +1,4 @@
-"""``paramtool init`` and ``paramtool export``: initialise a model and write its state_dict."""
+"""``paramtool init`` and ``paramtool export``: parse, call :mod:`paramtool.export`, render."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-import paramtool
-from paramtool.checkpoint import load_into, open_checkpoint, save_sharded, save_state_dict
+from paramtool.checkpoint import open_checkpoint
 from paramtool.cli.options import (
     ModelOptions,
     echo_json,
@@ -18,12 +17,10 @@ from paramtool.cli.options import (
 )
 from paramtool.cli.progress import progress
 from paramtool.cli.render import count, emit, make_console, number, shape, size, table
-from paramtool.core.device import as_device
-from paramtool.core.dtypes import as_dtype, is_floating_point
-from paramtool.errors import DTypeError
-from paramtool.models.loader import DEFAULT_MODEL_FILE, load_model, split_assignments
-from paramtool.nn.init.schemes import apply_scheme
-from paramtool.report import from_module
+from paramtool.errors import ExportError, ParamtoolError
+from paramtool.export import ModelRecipe, ModelSource, check_target, write_checkpoint
+from paramtool.models.loader import DEFAULT_MODEL_FILE, split_assignments
+from paramtool.nn.init.schemes import InitReport
 from paramtool.report.stats import add_init_stats
 
 
@@ -49,67 +46,101 @@ dtype_option = click.option(
 )
 
 
-def float_dtype(name: str) -> Any:
-    """The dtype ``--dtype`` names; only floating-point dtypes convert a model.
-
-    Raises:
-        DTypeError: an unknown name, or an integer or bool dtype.
-    """
-    dtype = as_dtype(name)
-    if not is_floating_point(dtype):
-        raise DTypeError(f"--dtype {name}: only floating-point dtypes convert a model's tensors")
-    return dtype
+def recipe(model_file: str, options: ModelOptions, **fields: Any) -> ModelRecipe:
+    """The :class:`~paramtool.export.ModelRecipe` of a command's model options."""
+    return ModelRecipe(
+        model_file, entry=options.entry, args=options.args, config=options.config, **fields
+    )
 
 
-def build(
-    model_file: str, options: ModelOptions, dtype: str | None, device: str | None = None
-) -> Any:
-    """Load the model of a file, moved to ``device`` and cast to ``dtype`` (still deferred)."""
-    target_device = as_device(device) if device is not None else None
-    target_dtype = float_dtype(dtype) if dtype is not None else None
-    model = load_model(model_file, **options.kwargs())
-    if target_device is not None:
-        model = model.to(target_device)
-    if target_dtype is not None:
-        model = model.to(target_dtype)
-    return model
-
-
-def initialise(model: Any, scheme: str | None, rules: tuple[str, ...], seed: int | None) -> Any:
-    """Seed the global stream and apply a scheme and rules (records recipes; allocates nothing).
-
-    Returns:
-        The :class:`paramtool.nn.init.schemes.InitReport`, or None when neither a scheme nor a rule was
-        given (each layer keeps its default initialisation).
-    """
-    if seed is not None:
-        paramtool.manual_seed(seed)
-    if scheme is None and not rules:
-        return None
-    return apply_scheme(model, scheme or "default", list(rules), seed=seed)
-
-
-def write_state(
-    model: Any, out: Path, max_shard_size: str | None, metadata: dict[str, str], seed: int | None
-) -> list[Path]:
-    """Stream a model's state_dict to ``out``: one file, or a sharded folder."""
-    total = from_module(model).totals.nbytes
-    with progress("writing", total) as advance:
-        if out.suffix == ".safetensors" and max_shard_size is None:
-            save_state_dict(model, out, metadata=metadata, seed=seed, progress=advance)
-            return [out]
-        return save_sharded(model, out, max_shard_size or "5GB", metadata, seed, advance)
-
-
-def export_json(files: list[Path]) -> dict[str, Any]:
+def written(files: list[Path]) -> dict[str, Any]:
     """The JSON document of ``export``: files written and what they hold, read back from them."""
-    written = open_checkpoint(files[0].parent if len(files) > 1 else files[0])
+    checkpoint = open_checkpoint(files[0].parent if len(files) > 1 else files[0])
     return {
         "files": [str(f) for f in files],
-        "tensors": len(written.entries),
-        "nbytes": written.total_size,
-        "ties": dict(written.tied),
+        "tensors": len(checkpoint.entries),
+        "nbytes": checkpoint.total_size,
+        "ties": dict(checkpoint.tied),
     }
+
+
+def target(out: str, folder: bool) -> Path:
+    """OUT checked before anything is built or touched: a bad one is a usage error (exit 2)."""
+    try:
+        return check_target(out, folder)
+    except ExportError as exc:
+        raise click.BadParameter(str(exc), param_hint="'OUT'") from None
+
+
+def output_options(func: Any) -> Any:
+    """``--max-shard-size``, ``--metadata``, ``--workers`` and ``--scheduler`` (export, convert)."""
+    options = [
+        click.option("--max-shard-size", metavar="SIZE", help="Shard into a folder, e.g. 5GB, 500MB."),
+        click.option(
+            "--metadata", "meta", metavar="KEY=VALUE", multiple=True,
+            help="Metadata stored in the file (repeatable).",
+        ),
+        click.option(
+            "--workers", type=click.IntRange(min=1), metavar="N",
+            help="Write shards with N local worker processes (needs paramtool[distributed]).",
+        ),
+        click.option(
+            "--scheduler", metavar="ADDRESS",
+            help="Write shards on the Dask cluster at ADDRESS (tcp://host:8786); OUT and the "
+            "inputs must be on a filesystem every worker sees.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def output_path(
+    out: str,
+    max_shard_size: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    meta: tuple[str, ...],
+) -> tuple[Path, dict[str, str]]:
+    """The checked OUT and metadata of :func:`output_options`: usage errors (exit 2) before
+    anything is built or touched."""
+    if max_shard_size is not None and out.endswith(".safetensors"):
+        raise click.UsageError("--max-shard-size writes a folder; give OUT without .safetensors")
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    path = target(out, folder=max_shard_size is not None or not out.endswith(".safetensors"))
+    try:
+        return path, split_assignments(meta, "--metadata")
+    except ParamtoolError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--metadata'") from None
+
+
+def write_and_report(
+    source: Any,
+    path: Path,
+    max_shard_size: str | None,
+    metadata: dict[str, str],
+    workers: int | None,
+    scheduler: str | None,
+    as_json: bool,
+    description: str = "writing",
+) -> None:
+    """Write a source with a progress bar, then report what was written (JSON or one line)."""
+    total = sum(entry.nbytes for entry in source.entries())
+    with progress(description, total) as advance:
+        files = write_checkpoint(
+            source, path, max_shard_size, metadata=metadata, workers=workers,
+            scheduler=scheduler, progress=advance,
+        )  # fmt: skip
+    summary = written(files)
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(
+        f"wrote {', '.join(summary['files'])}: {count(summary['tensors'])} tensors, "
+        f"{size(summary['nbytes'])}",
+        err=True,
+    )
 
 
 @click.command()
@@ -130,14 +161,7 @@ def export_json(files: list[Path]) -> dict[str, Any]:
     "--strict/--no-strict", default=True, show_default=True, help="With --from: names must match."
 )
 @dtype_option
-@click.option("--max-shard-size", metavar="SIZE", help="Shard into a folder, e.g. 5GB, 500MB.")
-@click.option(
-    "--metadata",
-    "meta",
-    metavar="KEY=VALUE",
-    multiple=True,
-    help="Metadata stored in the file (repeatable).",
-)
+@output_options
 @json_option
 @model_options
 def export(
@@ -151,38 +175,38 @@ def export(
     dtype: str | None,
     max_shard_size: str | None,
     meta: tuple[str, ...],
+    workers: int | None,
+    scheduler: str | None,
     as_json: bool,
     model_options: ModelOptions,
 ) -> None:
     """Write the model's state_dict to OUT as safetensors, streaming.
 
-    Each tensor is computed while the previous one is written: at most two are in memory.
-
     OUT ending in .safetensors is one file; otherwise (or with --max-shard-size) it is a
     folder in the Hugging Face layout (model-0000i-of-0000N.safetensors and
     model.safetensors.index.json). Values are the model's default initialisation, or
-    --scheme/--rule, or the tensors of --from. Tied weights are stored once.
+    --scheme/--rule, or the tensors of --from; --dtype casts last. Tied weights are stored once.
+    Each tensor is computed while the previous one is written: at most two are in memory.
+
+    A folder is built beside OUT and swapped into place when complete: a crash or a full disk
+    leaves the old checkpoint or the new one, and re-running after a crash writes only the
+    shards still missing. With --workers or --scheduler, shards are written in parallel (the
+    same bytes). Every file records the paramtool version, model, args, scheme, rules and seed.
     """
-    if max_shard_size is not None and out.endswith(".safetensors"):
-        raise click.UsageError("--max-shard-size writes a folder; give OUT without .safetensors")
-    metadata = split_assignments(meta, "--metadata")
-    target_dtype = float_dtype(dtype) if dtype is not None else None
-    model = load_model(model_file, **model_options.kwargs())
-    initialise(model, scheme, rules, seed)
-    if source is not None:
-        load_into(model, source, strict=strict)
-    if target_dtype is not None:
-        model = model.to(target_dtype)
-    files = write_state(model, Path(out), max_shard_size, metadata, seed)
-    summary = export_json(files)
-    if as_json:
-        echo_json(summary)
-        return
-    click.echo(
-        f"wrote {', '.join(summary['files'])}: {count(summary['tensors'])} tensors, "
-        f"{size(summary['nbytes'])}",
-        err=True,
-    )
+    path, metadata = output_path(out, max_shard_size, workers, scheduler, meta)
+    spec = recipe(
+        model_file, model_options, scheme=scheme, rules=rules, seed=seed,
+        load_from=source, strict=strict, dtype=dtype,
+    )  # fmt: skip
+    model = ModelSource(spec)
+    warn_unmatched(model.prepared().report)
+    write_and_report(model, path, max_shard_size, metadata, workers, scheduler, as_json)
+
+
+def warn_unmatched(report: InitReport | None) -> None:
+    """One warning line per rule that matched no parameter."""
+    for rule in report.unmatched_rules if report is not None else []:
+        click.echo(f"warning: rule {rule!r} matched no parameter (patterns match full names)", err=True)  # fmt: skip
 
 
 @click.command()
@@ -213,28 +237,31 @@ def init(
     Each parameter's mean, std, min and max are shown beside the std the scheme expects.
     With -o the result is also written (streaming, at most two tensors in memory at once).
     """
-    model = build(model_file, model_options, dtype, device)
-    report = initialise(model, scheme or "default", rules, seed)
-    for rule in report.unmatched_rules:
-        click.echo(f"warning: rule {rule!r} matched no parameter", err=True)
-    total = sum(p.nbytes for p in model.parameters())
+    path = target(output, folder=False) if output else None
+    spec = recipe(
+        model_file, model_options, scheme=scheme or "default", rules=rules, seed=seed,
+        dtype=dtype, device=device,
+    )  # fmt: skip
+    source = ModelSource(spec)
+    prepared = source.prepared()
+    report = prepared.report
+    assert report is not None  # a scheme is always given here
+    warn_unmatched(report)
+    total = sum(p.nbytes for p in prepared.model.parameters())
     with progress("initialising", total) as advance:
-        rows = add_init_stats(model, report, seed, progress=advance).rows
-    files = write_state(model, Path(output), None, {}, seed) if output else []
+        add_init_stats(prepared.model, report, spec.seed, progress=advance)
+    files = write_checkpoint(source, path) if path is not None else []
     if as_json:
         echo_json(
             {
                 "source": model_file,
-                "scheme": report.scheme,
-                "rules": report.rules,
-                "seed": paramtool.initial_seed() if seed is None else seed,
+                **report.to_dict(),
+                "seed": spec.seed,
                 "output": str(files[0]) if files else None,
-                "unmatched_rules": report.unmatched_rules,
-                "parameters": rows,
             }
         )
         return
-    render_init(make_console(), rows)
+    render_init(make_console(), report.rows)
     for file in files:
         click.echo(f"wrote {file}", err=True)
 

@@ -9,8 +9,10 @@ values are computed in a worker thread (random generation releases the GIL), so 
 about as long as the slower of generating and writing rather than their sum, and holds at most
 two tensors at a time: peak memory is of the order of the largest tensor (at most twice it).
 
-Every file is written to a temporary file in the target's folder, flushed, fsynced and renamed
-over the target; on any error the temporary file is removed and an existing target is untouched.
+Every file is written to a temporary file in the target's folder (``.NAME.PID-RANDOM.tmp``),
+flushed, fsynced and renamed over the target; on any error the temporary file is removed and an
+existing target is untouched. Temporary files of the same target left by a process that no
+longer runs (kill -9, power loss) are removed by the next write to it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,6 +36,9 @@ from paramtool.errors import SafetensorsError
 
 #: Bytes of a non-contiguous array made contiguous at a time while writing it.
 CHUNK_BYTES = 64 * 2**20
+#: Temporary files are ``.NAME.PID-RANDOM.tmp`` beside their target.
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-[^.]+\.tmp")
 
 Spec = tuple[str, tuple[int, ...], Any]
 Progress = Callable[[str, int], None]
@@ -132,9 +138,10 @@ class AtomicFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         folder = self.path.parent
+        remove_stale_temps(folder, self.path.name)
         try:
             self._fd, name = tempfile.mkstemp(
-                dir=folder, prefix=f".{self.path.name}.", suffix=".tmp"
+                dir=folder, prefix=f".{self.path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX
             )
         except OSError as exc:
             raise SafetensorsError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
@@ -154,7 +161,7 @@ class AtomicFile:
         os.close(self._fd)
         self._fd = -1
         os.replace(self.temp, self.path)
-        _fsync_folder(self.path.parent)
+        fsync_folder(self.path.parent)
 
     def abort(self) -> None:
         """Close and remove the temporary file (the target is untouched)."""
@@ -176,13 +183,41 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk, where the system allows."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_stale_temps(folder: Path, name: str | None = None, everyone: bool = False) -> None:
+    """Remove temporary files that writers left in ``folder`` (a crash, kill -9).
+
+    Args:
+        folder: Where to look.
+        name: Only temporary files of this target name (None: of any).
+        everyone: Also those of processes still running (for a folder this process locked).
+    """
+    with contextlib.suppress(OSError):
+        for path in folder.iterdir():
+            match = _TEMP_NAME.fullmatch(path.name)
+            if match is None or (name is not None and match["name"] != name):
+                continue
+            if everyone or not _running(int(match["pid"])):
+                path.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -1,0 +1,106 @@
+"""Writing shards on Dask: local worker processes or an existing cluster.
+
+Each task writes one whole shard file from the plan and a copy of the source (see
+:func:`paramtool.export.write.write_shard`); a worker that dies mid-shard leaves only a temporary
+file, and the scheduler runs its task again on another worker. Values depend only on (seed,
+name), so the bytes are those one process writes. Workers hold one tensor at a time.
+
+Dask is an optional extra: ``pip install 'paramtool[distributed]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from paramtool.checkpoint.safetensors.writer import Progress
+from paramtool.errors import ExportError
+from paramtool.export.plan import Plan
+from paramtool.export.source import Source
+
+INSTALL_HINT = "pip install 'paramtool[distributed]'"
+#: Times a shard's task is run again after its worker failed or was killed.
+RETRIES = 3
+
+
+def _shard_task(source: Source, plan: Plan, index: int, folder: str) -> tuple[str, int]:
+    """One task: write one shard (in a worker process)."""
+    from paramtool.export.write import write_shard  # noqa: PLC0415 - avoids an import cycle
+
+    return write_shard(source, plan, index, folder, overlap=False)
+
+
+def run_on_dask(
+    source: Source,
+    plan: Plan,
+    todo: list[int],
+    folder: Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    done: Progress | None = None,
+) -> None:
+    """Write the shards ``todo`` of ``plan`` into ``folder`` on Dask.
+
+    Args:
+        source: The values (pickled to every worker).
+        plan: The checkpoint's plan.
+        todo: Indices of the shards to write.
+        folder: Where they go: a path every worker sees.
+        workers: Start a local cluster of this many processes (one thread each).
+        scheduler: Use the cluster at this address instead.
+        done: Called as ``done(file, nbytes)`` as each shard is in place.
+
+    Raises:
+        ExportError: Dask is not installed, or the cluster cannot be reached.
+    """
+    try:
+        from distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
+    except ImportError:
+        raise ExportError(f"--workers and --scheduler need Dask: {INSTALL_HINT}") from None
+    folder_name = os.path.abspath(folder)
+    with _connect(Client, LocalCluster, workers, scheduler) as client:
+        futures = [
+            client.submit(
+                _shard_task, source, plan, i, folder_name,
+                key=f"paramtool-shard-{plan.checkpoint_id[:12]}-{i}",
+                retries=RETRIES, pure=False,
+            )
+            for i in todo
+        ]  # fmt: skip
+        for future in as_completed(futures):
+            file, nbytes = future.result()
+            if done is not None:
+                done(file, nbytes)
+
+
+@contextlib.contextmanager
+def _connect(
+    client: Any, cluster: Any, workers: int | None, scheduler: str | None
+) -> Iterator[Any]:
+    """A Dask client on a new local cluster or an existing scheduler, closed on exit."""
+    made = None
+    try:
+        if scheduler is not None:
+            connected = client(scheduler, timeout="10s")
+        else:
+            made = cluster(
+                n_workers=workers or 1, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR,
+            )  # fmt: skip
+            connected = client(made)
+    except OSError as exc:
+        if made is not None:
+            made.close()
+        where = scheduler or "a local cluster"
+        raise ExportError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
+    try:
+        yield connected
+    finally:
+        connected.close()
+        if made is not None:
+            made.close()
