@@ -74,3 +74,17 @@ def test_layer_matches_pytorch(case: dict, arrays: dict) -> None:
         assert_close(state.grad.numpy(), arrays[f"{key}/grad_state{j}"], f"state {j} gradient")
     for name, param in layer.named_parameters():
         assert_close(param.grad.numpy(), arrays[f"{key}/grad/{name}"], f"gradient of {name}")
+
+
+LAYER_ERRORS = json.loads((FIXTURES / "layer_errors.json").read_text())
+
+
+@pytest.mark.parametrize("case", LAYER_ERRORS, ids=lambda c: f"{c['layer']}-{c['message'][:40]}")
+def test_layer_errors_match_pytorch(case: dict) -> None:
+    layer = getattr(nn, case["layer"])(*case["args"], **case["kwargs"])
+    states = [paramtool.zeros(*s) for s in case["states"]]
+    hx = (tuple(states) if len(states) > 1 else states[0]) if states else None
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the type is checked by name below
+        layer(paramtool.zeros(*case["shape"]), hx)
+    assert type(info.value).__name__ == case["type"]
+    assert str(info.value) == case["message"]

@@ -185,14 +185,18 @@ def _first_max(flat: Any, xp: Any) -> Any:
     return xp.where(nan.any(-1), nan.argmax(-1), flat.argmax(-1))
 
 
-def scatter_to_planes(values: Any, indices: Any, plane: Ints) -> Any:
-    """Add ``values (N, C, *)`` at flat ``indices`` into zero ``(N, C, *plane)`` planes."""
+def scatter_to_planes(values: Any, indices: Any, plane: Ints, accumulate: bool = True) -> Any:
+    """Put ``values (N, C, *)`` at flat ``indices`` into zero ``(N, C, *plane)`` planes, adding
+    where an index repeats (or, without ``accumulate``, writing: unpooling's rule)."""
     xp = xp_of(values)
     n, c = values.shape[:2]
     size = math.prod(plane)
     offsets = (xp.arange(n * c) * size).reshape(n, c, *(1,) * (indices.ndim - 2))
     result = xp.zeros(n * c * size, dtype=values.dtype)
-    xp.add.at(result, (indices + offsets).ravel(), values.ravel())
+    if accumulate:
+        xp.add.at(result, (indices + offsets).ravel(), values.ravel())
+    else:
+        result[(indices + offsets).ravel()] = values.ravel()
     return result.reshape(n, c, *plane)
 
 

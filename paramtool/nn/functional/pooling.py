@@ -346,7 +346,13 @@ def _max_unpool(input: Any, indices: Any, kernel_size: Any, stride: Any, padding
         out = tuple(int(n) for n in tuple(output_size)[-dims:])
     index = indices._array()
     index = index[None] if batch.unbatched else index
-    y = arrays.scatter_to_planes(batch.array, index, out)
+    if index.size and (int(index.max()) >= math.prod(out) or int(index.min()) < 0):
+        bad = int(index.max()) if int(index.max()) >= math.prod(out) else int(index.min())
+        raise RuntimeError(
+            f"Found an invalid max index: {bad} (output volumes are of size "
+            f"{'x'.join(map(str, out))})"
+        )
+    y = arrays.scatter_to_planes(batch.array, index, out, accumulate=False)
 
     def backward(grad: Any) -> tuple[Any, None]:
         return batch.out(arrays.gather_from_planes(batch.grad(grad), index)), None

@@ -11,6 +11,7 @@ from typing import Any
 
 from paramtool.core import factories
 from paramtool.core.dtypes import int64
+from paramtool.nn import functional as F  # noqa: N812 - PyTorch's name
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, add_weight_and_bias, empty_parameter
 
@@ -104,17 +105,43 @@ def _register_affine(
 class _BatchNorm(_NormBase):
     """Base of the BatchNorm layers (``torch.nn.modules.batchnorm._BatchNorm``)."""
 
+    _input_dims: tuple[int, ...] = ()
+
+    def forward(self, input: Any) -> Any:
+        """Normalise by batch statistics while training (updating the running ones), by the
+        running statistics in eval mode, as PyTorch's ``_BatchNorm.forward``."""
+        if self._input_dims and input.dim() not in self._input_dims:
+            expected = " or ".join(f"{n}D" for n in self._input_dims)
+            raise ValueError(f"expected {expected} input (got {input.dim()}D input)")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # a cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return F.batch_norm(
+            input, self.running_mean if keep else None, self.running_var if keep else None,
+            self.weight, self.bias, use_batch, factor, self.eps,
+        )  # fmt: skip
+
 
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation over (N, C) or (N, C, L) input; PyTorch's signature and buffers."""
+
+    _input_dims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation over (N, C, H, W) input; PyTorch's signature and buffers."""
 
+    _input_dims = (4,)
+
 
 class BatchNorm3d(_BatchNorm):
     """Batch normalisation over (N, C, D, H, W) input; PyTorch's signature and buffers."""
+
+    _input_dims = (5,)
 
 
 class SyncBatchNorm(_BatchNorm):
@@ -158,17 +185,41 @@ class _InstanceNorm(_NormBase):
             num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
         )
 
+    _no_batch_dims = 0
+
+    def forward(self, input: Any) -> Any:
+        """Normalise each sample's channels over their spatial extent (unbatched input too)."""
+        if input.dim() == self._no_batch_dims:
+            return self.forward(input.unsqueeze(0)).squeeze(0)
+        channels = input.size(input.dim() - self._no_batch_dims)
+        if channels != self.num_features and self.affine:
+            raise ValueError(
+                f"expected input's size at dim={input.dim() - self._no_batch_dims} to match "
+                f"num_features ({self.num_features}), but got: {channels}."
+            )
+        use_input_stats = self.training or not self.track_running_stats
+        return F.instance_norm(
+            input, self.running_mean, self.running_var, self.weight, self.bias,
+            use_input_stats, self.momentum if self.momentum is not None else 0.0, self.eps,
+        )  # fmt: skip
+
 
 class InstanceNorm1d(_InstanceNorm):
     """Instance normalisation over (N, C, L) input."""
+
+    _no_batch_dims = 2
 
 
 class InstanceNorm2d(_InstanceNorm):
     """Instance normalisation over (N, C, H, W) input."""
 
+    _no_batch_dims = 3
+
 
 class InstanceNorm3d(_InstanceNorm):
     """Instance normalisation over (N, C, D, H, W) input."""
+
+    _no_batch_dims = 4
 
 
 def _as_shape(normalized_shape: int | Any) -> tuple[int, ...]:
@@ -204,6 +255,10 @@ class LayerNorm(_AffineNorm):
         self.elementwise_affine = elementwise_affine
         _register_affine(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
+
+    def forward(self, input: Any) -> Any:
+        """Normalise over the trailing ``normalized_shape`` dimensions."""
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (
@@ -242,6 +297,10 @@ class GroupNorm(_AffineNorm):
         _register_affine(self, (num_channels,), affine, bias, device, dtype)
         self.reset_parameters()
 
+    def forward(self, input: Any) -> Any:
+        """Normalise each group of channels of each sample."""
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
     def extra_repr(self) -> str:
         return (
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
@@ -270,6 +329,10 @@ class RMSNorm(_AffineNorm):
             self.register_parameter("weight", None)
         self.reset_parameters()
 
+    def forward(self, input: Any) -> Any:
+        """Divide by the root mean square over the trailing ``normalized_shape`` dimensions."""
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
     def extra_repr(self) -> str:
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -286,6 +349,12 @@ class LocalResponseNorm(Layer):
         self.beta = beta
         self.k = k
 
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """``F.local_response_norm`` across the channels of ``input (N, C, *)``."""
+        from paramtool.nn.layers._utils import functional  # noqa: PLC0415
+
+        return functional().local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
@@ -295,3 +364,14 @@ class CrossMapLRN2d(LocalResponseNorm):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
         super().__init__(size, alpha, beta, k)
+
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """Not available: Lua Torch's running-window form differs from local_response_norm.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        raise NotImplementedError(
+            "CrossMapLRN2d.forward is not implemented in paramtool; LocalResponseNorm computes "
+            "the standard form"
+        )
