@@ -176,6 +176,11 @@ class BertPooler(nn.Module):
 class BertModel(nn.Module):
     """The BERT encoder with its optional pooler."""
 
+    # Hugging Face's load conventions, as transformers' BERT declares them: files saved while
+    # position_ids was persistent hold it, and newer files do not.
+    _keys_to_ignore_on_load_unexpected = [r"position_ids"]
+    _keys_to_ignore_on_load_missing = [r"position_ids"]
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.config = config

@@ -140,6 +140,12 @@ class GPT2Model(nn.Module):
 class GPT2LMHeadModel(nn.Module):
     """GPT-2 with its language-modelling head."""
 
+    # Hugging Face's load conventions, as transformers' GPT2LMHeadModel declares them: older Hub
+    # files store each block's causal-mask buffers, which this model derives instead; a file
+    # may leave out the head, which is tied to the token embedding.
+    _keys_to_ignore_on_load_unexpected = [r"h\.\d+\.attn\.bias", r"h\.\d+\.attn\.masked_bias"]
+    _tied_weights_keys = ["lm_head.weight"]
+
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         self.config = config

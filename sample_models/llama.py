@@ -185,6 +185,11 @@ class LlamaModel(nn.Module):
 class LlamaForCausalLM(nn.Module):
     """LLaMA with its language-modelling head."""
 
+    # Hugging Face's load conventions, as transformers' LLaMA declares them; files saved while
+    # the rotary inv_freq buffer was persistent (transformers 4.30 and before) hold it.
+    _keys_to_ignore_on_load_unexpected = [r"decoder\.version", r"rotary_emb\.inv_freq"]
+    _tied_weights_keys = ["lm_head.weight"]
+
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
         self.config = config

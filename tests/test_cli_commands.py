@@ -74,7 +74,9 @@ def test_inspect_checkpoint_and_stats(checkpoint: Path) -> None:
     data = validate(result.stdout, "inspect")
     state = tiny_lm_state()
     assert data["kind"] == "checkpoint"
-    assert data["totals"]["parameters"] == sum(v.size for v in state.values())
+    floats = [v.size for v in state.values() if v.dtype.kind == "f"]  # the int64 step is a buffer
+    assert data["totals"]["parameters"] == sum(floats)
+    assert data["totals"]["buffers"] == sum(v.size for v in state.values()) - sum(floats)
     stats = {s["name"]: s for s in data["stats"]}
     assert stats["embed.weight"]["std"] == pytest.approx(
         float(state["embed.weight"].std()), rel=1e-6

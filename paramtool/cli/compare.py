@@ -49,6 +49,7 @@ def render_load(console: object, check: LoadCheck, strict: bool) -> None:
     dtypes = check.dtype_mismatches
     _names(console, "dtype mismatch", _dtype_lines(dtypes), total=len(dtypes))
     _names(console, "tie groups restored", [" = ".join(g) for g in check.ties_restored])
+    _names(console, "ignored, as the model declares", check.ignored_missing + check.ignored_unexpected)
     verdict = "ok" if check.ok(strict) else "FAILED"
     console.print(f"load ({'strict' if strict else 'not strict'}): {verdict}", markup=False)
 

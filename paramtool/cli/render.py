@@ -116,6 +116,9 @@ def render_totals(console: Output, inventory: Inventory, shown: Inventory | None
     if inventory.kind == "model":
         lines[-1] += f" (trainable {count(totals.trainable)}, frozen {count(totals.frozen)})"
         lines.append(f"buffers:    {count(totals.buffers)}")
+    elif totals.buffers:
+        lines[-1] += " (floating point)"
+        lines.append(f"buffers:    {count(totals.buffers)} (integer and bool tensors)")
     dtypes = ", ".join(f"{name} {size(n)}" for name, n in totals.bytes_by_dtype.items())
     lines.append(f"size:       {size(totals.nbytes)}" + (f" ({dtypes})" if dtypes else ""))
     lines.append(f"tensors:    {count(totals.tensors)} ({count(totals.names)} names)")

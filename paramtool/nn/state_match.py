@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from paramtool.core.dtypes import dtype_name
+from paramtool.errors import ModelLoadError
 
 
 class Found(NamedTuple):
@@ -116,10 +117,39 @@ def ignorable(model_class: type) -> tuple[tuple[re.Pattern[str], ...], tuple[re.
     Args:
         model_class: The model's class.
 
+    Hugging Face's conventions: ``_keys_to_ignore_on_load_missing`` and
+    ``_keys_to_ignore_on_load_unexpected`` are lists of regular expressions searched in each
+    name (``r"position_ids"``); the names of ``_tied_weights_keys`` (a list, or a dict keyed by
+    them) may be missing, since a tie fills them.
+
     Returns:
         ``(ignore_missing, ignore_unexpected)``, compiled regular expressions.
+
+    Raises:
+        ModelLoadError: a declared pattern is not a regular expression.
     """
-    return (), ()
+    tied = getattr(model_class, "_tied_weights_keys", None) or ()
+    exact = tuple(f"^{re.escape(name)}$" for name in tied if isinstance(name, str))
+    missing = _declared(model_class, "_keys_to_ignore_on_load_missing") + exact
+    unexpected = _declared(model_class, "_keys_to_ignore_on_load_unexpected")
+    return _compiled(model_class, missing), _compiled(model_class, unexpected)
+
+
+def _declared(model_class: type, attribute: str) -> tuple[str, ...]:
+    patterns = getattr(model_class, attribute, None) or ()
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    return tuple(patterns)
+
+
+def _compiled(model_class: type, patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    try:
+        return tuple(re.compile(p) for p in patterns)
+    except (re.error, TypeError) as exc:
+        raise ModelLoadError(
+            f"{model_class.__name__}: a name pattern to ignore on load is not a regular "
+            f"expression ({exc})"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -73,10 +73,10 @@ class Totals:
     """Counts over unique tensors (a tied tensor counts once).
 
     Attributes:
-        parameters: Elements of parameters (of every tensor, for a checkpoint).
+        parameters: Elements of parameters (of every floating-point tensor, for a checkpoint).
         trainable: Elements of parameters with ``requires_grad``.
         frozen: Elements of parameters without it.
-        buffers: Elements of buffers.
+        buffers: Elements of buffers (of every integer or bool tensor, for a checkpoint).
         tensors: Number of unique tensors.
         names: Number of names, aliases included.
         nbytes: Bytes of all unique tensors.
@@ -160,8 +160,17 @@ class Inventory:
         return replace(self, rows=rows, pattern=pattern)
 
 
+def _floating(dtype: str) -> bool:
+    """True for a floating-point or complex dtype name: the values a parameter can hold."""
+    return dtype.startswith(("float", "bfloat", "complex"))
+
+
 def compute_totals(rows: Iterable[TensorRow], tie_groups: int = 0) -> Totals:
-    """Totals over ``rows``; aliases (rows with ``tied_to``) add names but no elements."""
+    """Totals over ``rows``; aliases (rows with ``tied_to``) add names but no elements.
+
+    A checkpoint's tensors count as parameters when floating point; its integer and bool
+    tensors (``position_ids``, ``num_batches_tracked``) count as buffers.
+    """
     counts = dict.fromkeys(("parameters", "trainable", "frozen", "buffers", "tensors", "names"), 0)
     by_dtype: dict[str, int] = {}
     for row in rows:
@@ -170,7 +179,7 @@ def compute_totals(rows: Iterable[TensorRow], tie_groups: int = 0) -> Totals:
             continue
         counts["tensors"] += 1
         by_dtype[row.dtype] = by_dtype.get(row.dtype, 0) + row.nbytes
-        if row.kind == BUFFER:
+        if row.kind == BUFFER or (row.kind == TENSOR and not _floating(row.dtype)):
             counts["buffers"] += row.numel
             continue
         counts["parameters"] += row.numel
