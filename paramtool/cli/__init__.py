@@ -11,6 +11,7 @@ import click
 from paramtool import __version__
 from paramtool.cli.check import check
 from paramtool.cli.compare import diff_command, load
+from paramtool.cli.convert import convert
 from paramtool.cli.errors import ErrorMappingGroup
 from paramtool.cli.inspect import inspect, stats
 from paramtool.cli.write import export, init
@@ -26,7 +27,7 @@ def main(debug: bool) -> None:
     """
 
 
-for _command in (inspect, init, export, load, diff_command, stats, check):
+for _command in (inspect, init, export, load, diff_command, stats, check, convert):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -60,6 +60,7 @@ EXAMPLES = {
     ],
     "diff": ["diff mlp.safetensors other.safetensors --all"],
     "stats": ["stats mlp.safetensors"],
+    "convert": ["convert mlp.safetensors mlp-fp16.safetensors --dtype float16"],
 }
 
 

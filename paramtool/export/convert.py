@@ -67,9 +67,7 @@ class CheckpointSource:
 
     def entries(self) -> list[TensorSpec]:
         """The stored tensors in file order, each tied tensor once (its kept name)."""
-        return [
-            TensorSpec(e.name, e.shape, self._target(e.dtype)) for e in self.checkpoint.entries
-        ]
+        return [TensorSpec(e.name, e.shape, self._target(e.dtype)) for e in self.checkpoint.entries]
 
     def ties(self) -> dict[str, str]:
         """Dropped name -> kept name, as the checkpoint records or shares them."""

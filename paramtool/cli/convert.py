@@ -1,0 +1,48 @@
+"""``paramtool convert``: any checkpoint paramtool reads -> safetensors."""
+
+from __future__ import annotations
+
+import click
+
+from paramtool.cli.options import json_option
+from paramtool.cli.write import dtype_option, output_options, output_path, write_and_report
+from paramtool.export.convert import CheckpointSource
+
+
+@click.command()
+@click.argument("source", metavar="IN", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--key", metavar="NAME", help="Top-level key holding the tensors ('state_dict').")
+@dtype_option
+@click.option(
+    "--follow-links", is_flag=True, help="Read shards linked from outside the checkpoint folder."
+)
+@output_options
+@json_option
+def convert(
+    source: str,
+    out: str,
+    key: str | None,
+    dtype: str | None,
+    follow_links: bool,
+    max_shard_size: str | None,
+    meta: tuple[str, ...],
+    workers: int | None,
+    scheduler: str | None,
+    as_json: bool,
+) -> None:
+    """Convert the checkpoint IN to safetensors at OUT, streaming, without PyTorch.
+
+    IN is a .safetensors file, a torch.save file (.bin, .pt, .pth, .ckpt; zip or legacy
+    format, read without running any code from it), an index json or a folder. OUT ending
+    in .safetensors is one file; otherwise (or with --max-shard-size) a folder in the
+    Hugging Face layout. Each tensor is read, cast (--dtype, floating point only), written
+    and let go: memory holds about two tensors. Ties are stored once and recorded; the
+    plain non-tensor entries of a training checkpoint (epoch, hyper-parameters) are kept
+    in the metadata as JSON. The old OUT stays until the new one is complete.
+    """
+    path, metadata = output_path(out, max_shard_size, workers, scheduler, meta)
+    reader = CheckpointSource(source, key, follow_links, dtype)
+    write_and_report(
+        reader, path, max_shard_size, metadata, workers, scheduler, as_json, "converting"
+    )
