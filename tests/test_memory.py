@@ -124,3 +124,36 @@ def test_to_dict_lists_every_dtype(gpt2) -> None:
     ]
     assert data["largest_layer"] == {"name": "transformer.wte", "parameters": V * D}
     assert data["by_dtype"][0]["training_adam"] == 16 * GPT2
+
+
+def test_inspect_memory_json_and_table() -> None:
+    from tests.cli_support import invoke, validate
+
+    result = invoke("inspect", SAMPLES / "gpt2.py", "--memory", "--json")
+    assert result.exit_code == 0, result.output
+    memory = validate(result.stdout, "inspect")["memory"]
+    first = memory["by_dtype"][0]
+    assert (first["dtype"], first["inference"], first["training_adam"]) == (
+        "float32",
+        4 * GPT2,
+        16 * GPT2,
+    )
+    text = invoke("inspect", SAMPLES / "gpt2.py", "--memory").stdout
+    lines = text.splitlines()
+    assert lines[0].split() == ["dtype", "largest", "layer", "inference", "training", "(Adam)"]
+    assert lines[1].split() == ["float32", "154.4", "MB", "497.8", "MB", "2.0", "GB"]
+    assert lines[5].split() == ["int4", "19.3", "MB", "62.2", "MB", "-"]
+    assert "largest layer: transformer.wte (38,597,376 params)" in text
+
+
+def test_inspect_memory_of_a_checkpoint(tmp_path: Path) -> None:
+    from paramtool.checkpoint import save_state_dict
+    from paramtool.models.loader import load_model
+    from tests.cli_support import invoke
+
+    save_state_dict(load_model(SAMPLES / "mlp.py"), tmp_path / "mlp.safetensors")
+    model = invoke("inspect", SAMPLES / "mlp.py", "--memory", "--json").stdout
+    checkpoint = invoke("inspect", tmp_path / "mlp.safetensors", "--memory", "--json").stdout
+    import json
+
+    assert json.loads(model)["memory"] == json.loads(checkpoint)["memory"]

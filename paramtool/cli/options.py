@@ -11,23 +11,26 @@ from typing import Any
 import click
 
 from paramtool.models.loader import DEFAULT_MODEL_FILE, parse_assignments, read_config
+from paramtool.models.sources import TORCH_MODES
 
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """How to build the model of a model file: ``--entry``, ``--arg``, ``--config``."""
+    """How to build the model of a model file: ``--entry``, ``--arg``, ``--config``, ``--torch``."""
 
     entry: str | None = None
     args: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
+    torch: str = "auto"
 
     def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`paramtool.models.loader.load_model`."""
-        return {"entry": self.entry, "args": self.args, "config": self.config}
+        """Keyword arguments for :func:`paramtool.models.sources.open_model`."""
+        return {"entry": self.entry, "args": self.args, "config": self.config, "torch": self.torch}
 
 
 def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--entry``, ``--arg`` and ``--config``; the command receives ``model_options``."""
+    """Add ``--entry``, ``--arg``, ``--config`` and ``--torch``; the command receives
+    ``model_options``."""
 
     @click.option(
         "--entry", metavar="NAME", help="Model object in the file (instance, class or function)."
@@ -44,14 +47,29 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False),
         help="JSON config (Hugging Face style) passed to the constructor.",
     )
+    @click.option(
+        "--torch",
+        type=click.Choice(TORCH_MODES),
+        default="auto",
+        show_default=True,
+        help="What runs a model file's `import torch`: paramtool's core, the installed PyTorch "
+        "(on the meta device, allocating nothing), or auto: paramtool's core unless the file "
+        "needs what it lacks and PyTorch is installed.",
+    )
     @functools.wraps(func)
     def wrapper(
-        *pargs: Any, entry: str | None, args: tuple[str, ...], config: str | None, **kw: Any
+        *pargs: Any,
+        entry: str | None,
+        args: tuple[str, ...],
+        config: str | None,
+        torch: str,
+        **kw: Any,
     ) -> Any:
         options = ModelOptions(
             entry=entry,
             args=parse_assignments(args) if args else None,
             config=read_config(config) if config else None,
+            torch=torch,
         )
         return func(*pargs, model_options=options, **kw)
 

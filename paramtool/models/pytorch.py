@@ -62,9 +62,7 @@ def import_torch(purpose: str = "this model") -> ModuleType:
     try:
         import torch  # noqa: PLC0415 - imported only on the PyTorch path
     except ImportError as exc:
-        raise ModelLoadError(
-            f"{purpose} needs PyTorch, which is not installed: {INSTALL_TORCH}"
-        ) from exc
+        raise ModelLoadError(f"{purpose} needs PyTorch, not installed: {INSTALL_TORCH}") from exc
     return torch
 
 
@@ -87,9 +85,13 @@ def is_torch_module(value: Any) -> bool:
 
 
 @contextlib.contextmanager
-def on_meta() -> Iterator[Any]:
-    """Build torch modules on the meta device: shapes and dtypes, no memory, no values."""
-    torch = import_torch()
+def on_meta(purpose: str = "this model") -> Iterator[Any]:
+    """Build torch modules on the meta device: shapes and dtypes, no memory, no values.
+
+    Raises:
+        ModelLoadError: PyTorch is not installed (``purpose`` says what needed it).
+    """
+    torch = import_torch(purpose)
     with torch.device("meta"):
         yield torch
 
@@ -175,18 +177,40 @@ def qualified_name(cls: type) -> str:
 
 
 def paramtool_layer(cls: type) -> type[Module] | None:
-    """paramtool's layer class for a torch module class, if paramtool knows it.
+    """paramtool's class for a torch module class, if paramtool knows it.
 
     The class (or the nearest ``torch.nn`` base it derives from without redefining how it
-    initialises) must be one of ``torch.nn``'s layers with a paramtool namesake.
+    initialises) must be one of ``torch.nn``'s layers or containers with a paramtool namesake.
+    A subclass (torchvision's ``Conv2dNormActivation(nn.Sequential)``) gets a paramtool
+    subclass of the same name, so reports show the model's own class names.
     """
     for klass in cls.__mro__:
         if klass.__module__.startswith("torch.nn.modules."):
-            twin = getattr(paramtool_layers, klass.__name__, None)
-            return twin if isinstance(twin, type) and issubclass(twin, Module) else None
+            twin = _KNOWN.get(klass.__name__)
+            if twin is None or klass is cls:
+                return twin
+            if cls not in _SUBCLASSES:
+                _SUBCLASSES[cls] = type(cls.__name__, (twin,), {"__module__": __name__})
+            return _SUBCLASSES[cls]
         if any(name in vars(klass) for name in _INIT_METHODS):
             return None  # a subclass with its own initialisation
     return None
+
+
+def _known_classes() -> dict[str, type[Module]]:
+    """paramtool's layers and containers by name (``Module`` itself excluded)."""
+    from paramtool.nn import containers  # noqa: PLC0415
+
+    found = {**vars(paramtool_layers), **vars(containers)}
+    return {
+        name: value
+        for name, value in found.items()
+        if isinstance(value, type) and issubclass(value, Module) and value is not Module
+    }
+
+
+_KNOWN = _known_classes()
+_SUBCLASSES: dict[type, type[Module]] = {}
 
 
 def to_paramtool(module: Any) -> Module:
@@ -260,11 +284,15 @@ def _blank(cls: type[Module], source: Any) -> Module:
     object.__setattr__(twin, "training", bool(source.training))
     for name, value in vars(source).items():
         if name not in vars(twin) and _is_plain(value):
-            object.__setattr__(twin, name, value)
+            object.__setattr__(twin, name, dict(value) if isinstance(value, dict) else value)
     return twin
 
 
 def _is_plain(value: Any) -> bool:
+    """Numbers, strings, None, and tuples, lists and dicts of them (``kernel_size``, the keys
+    of a ParameterDict)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
     if isinstance(value, tuple | list):
         return all(isinstance(v, _PLAIN) for v in value)
     return isinstance(value, _PLAIN)
@@ -329,5 +357,5 @@ def build_file(
     """
     from paramtool.models import loader  # noqa: PLC0415 - loader imports this module lazily
 
-    with on_meta() as torch:
+    with on_meta(f"{path}: --torch pytorch") as torch:
         return loader.load_model(Path(path), entry, args, config, base=torch.nn.Module)

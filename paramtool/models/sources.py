@@ -52,6 +52,16 @@ def is_model_target(target: str | os.PathLike[str]) -> bool:
     return Path(target).suffix == ".py" or source_kind(target) is not None
 
 
+def absolute_target(target: str | os.PathLike[str]) -> str:
+    """``target`` with an absolute path (``hf:PATH`` too), for a process started elsewhere."""
+    kind = source_kind(target)
+    if kind is None:
+        return os.path.abspath(target)
+    if kind == "hf":
+        return f"hf:{os.path.abspath(str(target).partition(':')[2])}"
+    return str(target)
+
+
 def open_model(
     target: str | os.PathLike[str] = DEFAULT_MODEL_FILE,
     entry: str | None = None,
@@ -110,7 +120,7 @@ def build_source(target: str, args: Mapping[str, Any] | None = None) -> Any:
     name = target.partition(":")[2]
     builder, package, install = _BUILDERS[kind]
     library = _import(package, install, target)
-    with pytorch.on_meta():
+    with pytorch.on_meta(target):
         try:
             return builder(library, name, dict(args or {}), target)
         except ModelLoadError:

@@ -9,13 +9,14 @@ from typing import Any
 
 from paramtool.checkpoint import open_checkpoint
 from paramtool.errors import ModelLoadError
-from paramtool.models.loader import load_model
+from paramtool.models.sources import is_model_target, open_model
 from paramtool.report.inventory import Inventory, from_checkpoint, from_module
 
 
 def is_model_file(target: str | os.PathLike[str]) -> bool:
-    """True when ``target`` names a model definition (a ``.py`` file) rather than a checkpoint."""
-    return Path(target).suffix == ".py"
+    """True when ``target`` names a model (a ``.py`` file, ``torchvision:``, ``timm:``, ``hf:``)
+    rather than a checkpoint."""
+    return is_model_target(target)
 
 
 def open_inventory(
@@ -23,6 +24,7 @@ def open_inventory(
     entry: str | None = None,
     args: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
+    torch: str = "auto",
 ) -> Inventory:
     """The inventory of a model file (constructed deferred) or of a checkpoint (its header).
 
@@ -31,13 +33,15 @@ def open_inventory(
         entry: For a model file: the model's name in it.
         args: For a model file: constructor arguments.
         config: For a model file: a config dict.
+        torch: For a model file: ``auto``, ``paramtool`` or ``pytorch`` (``--torch``).
 
     Raises:
         ModelLoadError: the model file fails, or model options were given for a checkpoint.
         SafetensorsError: the checkpoint is malformed.
     """
     if is_model_file(target):
-        return from_module(load_model(target, entry, args, config), source=str(target))
+        model = open_model(target, entry, args, config, torch)
+        return from_module(model, source=str(target))
     if not Path(target).exists():
         raise ModelLoadError(f"{target}: no such file or folder")
     if entry or args or config:
