@@ -49,11 +49,9 @@ class _SpectralNorm(Module):
             v = _math.random_unit(weight, weight.numel() // rows, eps)
             self.register_buffer("_u", u)
             self.register_buffer("_v", v)
-            self._power_method(15)
+            self._power_method(15, weight)
 
-    def _power_method(self, iterations: int, weight: Tensor | None = None) -> None:
-        if weight is None:
-            return  # the weight is registered after this module: refined on first forward
+    def _power_method(self, iterations: int, weight: Tensor) -> None:
         xp, matrix = weight._xp(), _math.as_matrix(weight, self.dim)
         u, v = _math.power_iteration(xp, matrix, self._u._array(), self._v._array(),
                                      iterations, self.eps)  # fmt: skip
