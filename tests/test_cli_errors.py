@@ -56,8 +56,10 @@ def test_several_models() -> None:
     )
 
 
-def test_bad_arg() -> None:
-    one_line_error(invoke("inspect", TINY, "--arg", "oops"), "--arg 'oops': expected KEY=VALUE")
+def test_bad_arg_is_a_usage_error() -> None:
+    result = invoke("inspect", TINY, "--arg", "oops")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for '--arg': 'oops': expected KEY=VALUE" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -127,3 +127,12 @@ def test_a_config_nested_100k_deep_is_a_clear_error(tmp_path: Path) -> None:
     model = write(tmp_path, "model.py", "import torch\ndef build_model(config):\n    pass\n")
     message = one_line_error(invoke("inspect", model, "--config", config))
     assert "nested too deeply" in message
+
+
+@pytest.mark.parametrize("arg", ["noequals", "1x=2", "=3", "a.b=1", " =1"])
+def test_malformed_arg_is_a_usage_error(tmp_path: Path, arg: str) -> None:
+    path = write(tmp_path, "model.py", "import torch\nmodel = torch.nn.Linear(2, 2)\n")
+    for command in ("inspect", "init", "stats"):
+        result = invoke(command, path, "--arg", arg)
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--arg'" in result.stderr and "Traceback" not in result.output

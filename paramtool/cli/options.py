@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from paramtool.errors import ModelLoadError
 from paramtool.models.loader import DEFAULT_MODEL_FILE, parse_assignments, read_config
 from paramtool.models.sources import TORCH_MODES
 
@@ -65,9 +66,13 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
         torch: str,
         **kw: Any,
     ) -> Any:
+        try:
+            parsed = parse_assignments(args) if args else None
+        except ModelLoadError as exc:
+            raise click.BadParameter(str(exc).removeprefix("--arg "), param_hint="'--arg'") from exc
         options = ModelOptions(
             entry=entry,
-            args=parse_assignments(args) if args else None,
+            args=parsed,
             config=read_config(config) if config else None,
             torch=torch,
         )
