@@ -3,97 +3,109 @@
 ``import paramtool as torch`` is enough for a model definition that uses the supported pieces:
 ``paramtool.nn`` mirrors ``torch.nn``, tensors are deferred until their values are needed, and
 checkpoints are safetensors files.
+
+The torch-shaped names below are imported on first use (PEP 562), so that ``import paramtool``
+and the command line start without loading numpy, and bfloat16/float8 without ml_dtypes, until
+they are needed. ``paramtool.zeros`` is ``paramtool.core.factories.zeros`` either way.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
-
-from paramtool.core import autograd, cuda, ops
-from paramtool.core import dtypes as _dtypes
-from paramtool.core.autograd import (
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
-from paramtool.core.device import Device
-from paramtool.core.device import Device as device  # noqa: N813 - torch.device
-from paramtool.core.dtypes import (
-    bool,
-    double,
-    float,
-    float16,
-    float32,
-    float64,
-    half,
-    int,
-    int8,
-    int16,
-    int32,
-    int64,
-    long,
-    short,
-    uint8,
-    uint16,
-    uint32,
-    uint64,
-)
-from paramtool.core.factories import (
-    arange,
-    as_tensor,
-    empty,
-    empty_like,
-    eye,
-    from_numpy,
-    full,
-    full_like,
-    linspace,
-    logspace,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randint,
-    randn,
-    randn_like,
-    randperm,
-    tensor,
-    zeros,
-    zeros_like,
-)
-from paramtool.core.random import Generator, initial_seed, manual_seed
-from paramtool.core.tensor import Size, Tensor
-from paramtool.core.type_names import typename as typename
-from paramtool.errors import ParamtoolError
-
-# isort: split
-from paramtool import nn  # noqa: E402 - nn builds on everything above
-
-dtype = type(float32)
-# The tensor functions under torch's names: paramtool.exp, paramtool.cat, paramtool.einsum, ...
-globals().update({name: getattr(ops, name) for name in ops.__all__})
-
-
-def __getattr__(name: str) -> Any:
-    """``paramtool.bfloat16`` and the float8 dtypes: ml_dtypes is imported on first use."""
-    if name in _dtypes.EXTENDED:
-        return getattr(_dtypes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Device", "Generator", "ParamtoolError", "Size", "Tensor", "arange", "bfloat16", "bool",
-    "cuda", "device", "double", "dtype", "empty", "empty_like", "enable_grad", "float",
-    "float16", "float32", "float64", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
-    "float8_e5m2fnuz", "float8_e8m0fnu", "from_numpy", "full", "full_like", "half",
-    "inference_mode", "initial_seed", "int", "int16", "int32", "int64", "int8",
-    "is_grad_enabled", "long", "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand",
-    "rand_like", "randn", "randn_like", "short", "tensor", "uint16", "uint32", "uint64", "uint8",
-    "zeros", "zeros_like",
-]  # fmt: skip
-__all__ += [*ops.__all__, "as_tensor", "autograd", "eye", "linspace", "logspace", "randint",
-            "randperm", "set_grad_enabled"]  # fmt: skip
+#: Top-level name -> where it lives: ``module:attribute``, or a module itself.
+_NAMES: dict[str, str] = {
+    "autograd": "paramtool.core.autograd",
+    "enable_grad": "paramtool.core.autograd:enable_grad",
+    "inference_mode": "paramtool.core.autograd:inference_mode",
+    "is_grad_enabled": "paramtool.core.autograd:is_grad_enabled",
+    "no_grad": "paramtool.core.autograd:no_grad",
+    "set_grad_enabled": "paramtool.core.autograd:set_grad_enabled",
+    "cuda": "paramtool.core.cuda",
+    "ops": "paramtool.core.ops",
+    "Device": "paramtool.core.device:Device",
+    "device": "paramtool.core.device:Device",
+    "bool": "paramtool.core.dtypes:bool",
+    "double": "paramtool.core.dtypes:double",
+    "float": "paramtool.core.dtypes:float",
+    "float16": "paramtool.core.dtypes:float16",
+    "float32": "paramtool.core.dtypes:float32",
+    "float64": "paramtool.core.dtypes:float64",
+    "half": "paramtool.core.dtypes:half",
+    "int": "paramtool.core.dtypes:int",
+    "int16": "paramtool.core.dtypes:int16",
+    "int32": "paramtool.core.dtypes:int32",
+    "int64": "paramtool.core.dtypes:int64",
+    "int8": "paramtool.core.dtypes:int8",
+    "long": "paramtool.core.dtypes:long",
+    "short": "paramtool.core.dtypes:short",
+    "uint16": "paramtool.core.dtypes:uint16",
+    "uint32": "paramtool.core.dtypes:uint32",
+    "uint64": "paramtool.core.dtypes:uint64",
+    "uint8": "paramtool.core.dtypes:uint8",
+    "arange": "paramtool.core.factories:arange",
+    "as_tensor": "paramtool.core.factories:as_tensor",
+    "empty": "paramtool.core.factories:empty",
+    "empty_like": "paramtool.core.factories:empty_like",
+    "eye": "paramtool.core.factories:eye",
+    "from_numpy": "paramtool.core.factories:from_numpy",
+    "full": "paramtool.core.factories:full",
+    "full_like": "paramtool.core.factories:full_like",
+    "linspace": "paramtool.core.factories:linspace",
+    "logspace": "paramtool.core.factories:logspace",
+    "ones": "paramtool.core.factories:ones",
+    "ones_like": "paramtool.core.factories:ones_like",
+    "rand": "paramtool.core.factories:rand",
+    "rand_like": "paramtool.core.factories:rand_like",
+    "randint": "paramtool.core.factories:randint",
+    "randn": "paramtool.core.factories:randn",
+    "randn_like": "paramtool.core.factories:randn_like",
+    "randperm": "paramtool.core.factories:randperm",
+    "tensor": "paramtool.core.factories:tensor",
+    "zeros": "paramtool.core.factories:zeros",
+    "zeros_like": "paramtool.core.factories:zeros_like",
+    "Generator": "paramtool.core.random:Generator",
+    "initial_seed": "paramtool.core.random:initial_seed",
+    "manual_seed": "paramtool.core.random:manual_seed",
+    "Size": "paramtool.core.tensor:Size",
+    "Tensor": "paramtool.core.tensor:Tensor",
+    "typename": "paramtool.core.type_names:typename",
+    "ParamtoolError": "paramtool.errors:ParamtoolError",
+    "nn": "paramtool.nn",
+    "dtype": "paramtool.core.dtypes:DType",
+}
+#: The tensor functions under torch's names (paramtool.exp, cat, einsum, ...) come from here.
+_OPS = "paramtool.core.ops"
+
+
+def _resolve(name: str) -> Any:
+    target = _NAMES.get(name)
+    if target is None:
+        dtypes = importlib.import_module("paramtool.core.dtypes")
+        if name in dtypes.EXTENDED:
+            return getattr(dtypes, name)  # imports ml_dtypes
+        ops = importlib.import_module(_OPS)
+        if name not in ops.__all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(ops, name)
+    module, _, attribute = target.partition(":")
+    value = importlib.import_module(module)
+    return getattr(value, attribute) if attribute else value
+
+
+def __getattr__(name: str) -> Any:
+    """Import a top-level name on first use and keep it."""
+    if name == "__all__":
+        ops = importlib.import_module(_OPS)
+        dtypes = importlib.import_module("paramtool.core.dtypes")
+        return sorted({*_NAMES, *ops.__all__, *dtypes.EXTENDED})
+    value = _resolve(name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NAMES})

@@ -32,6 +32,19 @@ def test_import_paramtool_loads_neither() -> None:
     assert loaded_after("import paramtool, paramtool.nn") == dict.fromkeys(HEAVY, False)
 
 
+def test_import_paramtool_is_lazy_and_names_resolve() -> None:
+    code = (
+        "import sys, paramtool\n"
+        "assert 'numpy' not in sys.modules, 'numpy at import paramtool'\n"
+        "from paramtool import nn, zeros\n"
+        "from paramtool.core.factories import zeros as factory\n"
+        "assert zeros is factory and paramtool.nn is nn and paramtool.exp is not None\n"
+        "assert isinstance(paramtool.float32, paramtool.dtype)\n"
+        "assert {'Tensor', 'nn', 'exp', 'bfloat16'} <= set(paramtool.__all__)"
+    )
+    loaded_after(code)
+
+
 def test_bfloat16_attribute_resolves_on_first_use() -> None:
     code = (
         "import paramtool, ml_dtypes, numpy as np\n"
