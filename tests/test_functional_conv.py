@@ -69,6 +69,18 @@ def test_values_and_gradients_match_pytorch(call: dict, arrays: dict) -> None:
         assert_close(inputs[int(i)].grad.numpy(), arrays[key], f"gradient of argument {i}")
 
 
+@pytest.mark.parametrize("call", CALLS, ids=_label)
+def test_values_without_gradients_match_pytorch(call: dict, arrays: dict) -> None:
+    """The same values when nothing needs a gradient (ops may skip what backward would need)."""
+    inputs = [None if s is None else paramtool.tensor(arrays[s["array"]]) for s in call["args"]]
+    with paramtool.no_grad():
+        result = op(call["module"], call["op"])(*inputs, **kwargs_of(call))
+    outputs = list(result) if isinstance(result, tuple) else [result]
+    for j, (out, key) in enumerate(zip(outputs, call["outputs"], strict=True)):
+        assert out.grad_fn is None
+        assert_close(out.numpy(), arrays[key], f"output {j}")
+
+
 def test_no_graph_without_grad(arrays: dict) -> None:
     """Inputs that need no gradient give a plain result, and no_grad records nothing."""
     x = paramtool.randn(1, 2, 5, 5)

@@ -55,12 +55,17 @@ class Geometry:
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.size, self.pads, strict=True))
 
 
-def max_pool_forward(x: Any, geo: Geometry) -> tuple[Any, Any]:
-    """Window maxima of ``x (N, C, *size)`` and the winning kernel offset (row-major number)."""
+def max_pool_forward(x: Any, geo: Geometry, with_winners: bool = True) -> tuple[Any, Any]:
+    """Window maxima of ``x (N, C, *size)`` and, if asked, the winning kernel offset of each
+    (row-major number; None otherwise). A NaN in a window makes its maximum NaN."""
     xp = xp_of(x)
     xpad = pad_array(x, geo.pads, -math.inf)
     offsets = geo.offsets()
     best = xpad[geo.window(offsets[0])].copy()
+    if not with_winners:
+        for offset in offsets[1:]:
+            xp.maximum(best, xpad[geo.window(offset)], out=best)
+        return best, None
     arg = xp.zeros(best.shape, dtype=xp.int64)
     for i, offset in enumerate(offsets[1:], 1):
         values = xpad[geo.window(offset)]

@@ -12,7 +12,7 @@ from typing import Any
 
 from paramtool.core.autograd import record, record_multi
 from paramtool.nn.functional import _pool_arrays as arrays
-from paramtool.nn.functional._args import expand
+from paramtool.nn.functional._args import expand, needs_grad
 from paramtool.nn.functional._im2col import xp_of
 
 __all__ = [
@@ -91,7 +91,7 @@ def _max_pool(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation:
               ceil_mode: bool, return_indices: bool, dims: int) -> Any:  # noqa: A002  # fmt: skip
     batch = _Batched(input, dims)
     geo = _geometry(batch.array.shape, kernel_size, stride, padding, dilation, ceil_mode, dims)
-    values, arg = arrays.max_pool_forward(batch.array, geo)
+    values, arg = arrays.max_pool_forward(batch.array, geo, return_indices or needs_grad(input))
     name = f"MaxPool{dims}DWithIndicesBackward0"
 
     def backward(grad: Any) -> tuple[Any]:
