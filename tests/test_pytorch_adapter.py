@@ -50,6 +50,7 @@ class Zoo(nn.Module):
         self.shared = nn.Linear(8, 8)
         self.blocks = nn.ModuleList([self.shared, nn.GroupNorm(2, 8), self.shared])
         self.extra = nn.ParameterDict({"a": nn.Parameter(torch.zeros(3))})
+        self.more = nn.ParameterList([nn.Parameter(torch.zeros(2)), nn.Parameter(torch.ones(1))])
         self.half = nn.Linear(8, 4).to(torch.bfloat16)
         self.head = nn.Linear(8, 50, bias=False)
         self.head.weight = self.embed.weight
@@ -234,6 +235,26 @@ def test_mirroring_allocates_nothing() -> None:
         tracemalloc.stop()
     assert mirror[0].weight.is_deferred
     assert peak < 1_000_000
+
+
+def test_containers_and_subclasses_keep_their_class_names(zoo) -> None:
+    class Block(nn.Sequential):
+        pass
+
+    with torch.device("meta"):
+        mirror = to_paramtool(Block(nn.Linear(2, 3), nn.ReLU()))
+    assert type(mirror).__name__ == "Block" and isinstance(mirror, paramtool.nn.Sequential)
+    assert isinstance(mirror[0], paramtool.nn.Linear) and len(mirror) == 2
+    _, zoo_mirror = zoo
+    assert [p.shape for p in zoo_mirror.more] == [(2,), (1,)]
+    assert list(zoo_mirror.extra.keys()) == ["a"]
+
+
+def test_a_module_pytorch_built_has_no_forward_in_paramtool() -> None:
+    with torch.device("meta"):
+        mirror = to_paramtool(LayerScale(3))
+    with pytest.raises(ModelLoadError, match="LayerScale: the forward pass"):
+        mirror(paramtool.ones(3))
 
 
 def test_only_torch_modules_are_mirrored() -> None:

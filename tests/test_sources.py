@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from paramtool.errors import ModelLoadError
@@ -160,6 +161,24 @@ def test_a_source_gives_pytorchs_table(source: str, published: int | None) -> No
 def test_gpt2_ties_the_head_as_transformers_does() -> None:
     data = json.loads(invoke("inspect", f"hf:{CONFIGS / 'gpt2.json'}", "--json").stdout)
     assert data["ties"] == [["transformer.wte.weight", "lm_head.weight"]]
+
+
+@needs_ecosystem
+def test_hf_load_conventions_carry_over(tmp_path: Path) -> None:
+    """GPT2LMHeadModel lets a checkpoint hold the old ``attn.bias`` masks and lack the tied
+    head: both are listed as ignored, and a strict load passes."""
+    from safetensors.numpy import load_file, save_file
+
+    gpt2 = f"hf:{CONFIGS / 'gpt2.json'}"
+    out = tmp_path / "gpt2.safetensors"
+    result = invoke("export", out, "--model", gpt2, "--arg", "n_layer=1", "--scheme", "normal")
+    assert result.exit_code == 0, result.output
+    state = load_file(str(out))
+    state["transformer.h.0.attn.bias"] = np.ones((1, 1, 4, 4), dtype=np.float32)
+    save_file(state, str(tmp_path / "old.safetensors"))
+    check = invoke("load", gpt2, tmp_path / "old.safetensors", "--arg", "n_layer=1", "--json")
+    assert check.exit_code == 0, check.output
+    assert json.loads(check.stdout)["ignored_unexpected"] == ["transformer.h.0.attn.bias"]
 
 
 @needs_ecosystem

@@ -46,6 +46,12 @@ from paramtool.nn.parameter import Parameter
 INSTALL_TORCH = "pip install torch"
 #: Methods through which a layer (or a subclass redefining them) sets its default values.
 _INIT_METHODS = ("reset_parameters", "_reset_parameters", "reset_running_stats")
+#: Class attributes by which a transformers model declares names a checkpoint may lack or add.
+_LOAD_CONVENTIONS = (
+    "_keys_to_ignore_on_load_missing",
+    "_keys_to_ignore_on_load_unexpected",
+    "_tied_weights_keys",
+)
 #: Attribute values copied from a torch layer onto its paramtool twin.
 _PLAIN = (int, float, str, bool, type(None))
 
@@ -154,9 +160,14 @@ class TorchModule(Module):
     torch_type: str = ""
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Not available: the computation of a PyTorch-only module is PyTorch's."""
-        raise NotImplementedError(
-            f"{self.torch_type}: forward of a module built by PyTorch is not available in paramtool"
+        """Not available: the computation of a PyTorch-only module is PyTorch's.
+
+        Raises:
+            ModelLoadError: always (a limit of the model, not a bug: one line at the CLI).
+        """
+        raise ModelLoadError(
+            f"{self.torch_type}: the forward pass of a module PyTorch built is PyTorch's code, "
+            "which paramtool does not run; use a model file paramtool's core runs"
         )
 
 
@@ -167,6 +178,10 @@ def _mirror_class(cls: type) -> type[TorchModule]:
     """A TorchModule subclass named as ``cls``, one per torch class."""
     if cls not in _MIRROR_CLASSES:
         attrs = {"torch_type": qualified_name(cls), "__module__": __name__}
+        for name in _LOAD_CONVENTIONS:  # Hugging Face's names a checkpoint may lack or add
+            value = getattr(cls, name, None)
+            if value and _is_plain(value):
+                attrs[name] = value
         _MIRROR_CLASSES[cls] = type(cls.__name__, (TorchModule,), attrs)
     return _MIRROR_CLASSES[cls]
 

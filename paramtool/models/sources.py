@@ -102,8 +102,14 @@ def open_model(
     except MissingTorchFeature as exc:
         if torch == "paramtool" or not pytorch.torch_installed():
             raise
-        model = pytorch.build_file(target, entry, args, config)
-        _warn_fallback(target, sorted({m.name for m in exc.names}))
+        missing = sorted({m.name for m in exc.names})
+        try:
+            model = pytorch.build_file(target, entry, args, config)
+        except ModelLoadError as failed:
+            raise ModelLoadError(
+                f"{failed} (built with PyTorch since paramtool's core lacks {_listed(missing)})"
+            ) from failed
+        _warn_fallback(target, missing)
         return pytorch.to_paramtool(model)
 
 
@@ -213,11 +219,14 @@ _BUILDERS: dict[str, tuple[_Builder, str, str]] = {
 }
 
 
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def _warn_fallback(path: str | os.PathLike[str], missing: list[str]) -> None:
     """Say (as a :class:`PytorchFallback` warning) that a file was built with PyTorch."""
-    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     warnings.warn(
-        f"{path} needs {shown}, which paramtool's core lacks: built with PyTorch on the "
+        f"{path} needs {_listed(missing)}, which paramtool's core lacks: built with PyTorch on the "
         "meta device instead",
         PytorchFallback,
         stacklevel=3,
