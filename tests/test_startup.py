@@ -85,3 +85,27 @@ def test_bfloat16_header_read_resolves_its_dtype(tmp_path: Path) -> None:
         "assert np.dtype(e.dtype) == np.dtype(ml_dtypes.bfloat16), e.dtype"
     )
     assert loaded_after(code)["ml_dtypes"]
+
+
+def test_help_lists_every_command_without_importing_them() -> None:
+    from click.testing import CliRunner
+
+    from paramtool.cli import COMMANDS, main
+
+    lazy = CliRunner().invoke(main, ["--help"], terminal_width=80).output
+    commands = {name: main.get_command(None, name) for name in COMMANDS}  # type: ignore[arg-type]
+    limit = 80 - 6 - max(map(len, COMMANDS))
+    for name, command in commands.items():
+        assert f"  {name}  " in lazy and command.get_short_help_str(limit) in lazy, name
+    code = "from click.testing import CliRunner\nfrom paramtool.cli import main\n"
+    code += "assert CliRunner().invoke(main, ['--help']).exit_code == 0\nimport sys\n"
+    code += "assert not [m for m in sys.modules if m.startswith(('numpy', 'paramtool.cli.'))"
+    code += " and m not in ('paramtool.cli.errors', 'paramtool.cli.layout')], sys.modules"
+    loaded_after(code)
+
+
+def test_float32_inspect_loads_neither_ml_dtypes_nor_rich() -> None:
+    for extra in ([], ["--json"], ["--tree"]):
+        args = ["inspect", "sample_models/llama.py", "--arg", "size=70b", *extra]
+        code = f"from paramtool.cli import main\nmain({args!r}, standalone_mode=False)"
+        assert loaded_after(code) == dict.fromkeys(HEAVY, False), extra
