@@ -71,7 +71,8 @@ def windows(
     x: Any, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
     out: Sequence[int],
 ) -> Any:  # fmt: skip
-    """A read-only view of ``x (N, C, *S)`` as ``(N, C, *kernel, *out)`` windows (no copy).
+    """A view of ``x (N, C, *S)`` as ``(N, C, *kernel, *out)`` windows (no copy; windows
+    overlap, so it must only be read).
 
     Element ``[n, c, *k, *o]`` is ``x[n, c, *(o*stride + k*dilation)]``.
     """
@@ -83,7 +84,7 @@ def windows(
         + tuple(st * d for st, d in zip(spatial, dilation, strict=True))
         + tuple(st * s for st, s in zip(spatial, stride, strict=True))
     )
-    return xp.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)  # cupy's signature
 
 
 def im2col(

@@ -13,6 +13,7 @@ from typing import Any
 
 from paramtool.core import factories
 from paramtool.core.autograd import record, record_multi
+from paramtool.core.device import device_of
 from paramtool.nn.functional import _rnn_arrays as arrays
 from paramtool.nn.functional._im2col import xp_of
 
@@ -129,7 +130,7 @@ def _dropout_masks(stack: Stack, x: Any, w: list[Any], p: float) -> list[Any]:
         if p == 1:
             masks.append(xp_of(x).zeros(shape, dtype=x.dtype))
             continue
-        u = factories.rand(*shape, dtype=x.dtype)._array()
+        u = factories.rand(*shape, dtype=x.dtype, device=device_of(x))._array()
         masks.append(xp_of(x).asarray((u >= p) / (1 - p), dtype=x.dtype))
     return masks
 
