@@ -231,3 +231,9 @@ def test_provenance_is_recorded_in_every_file_and_shown_by_inspect(tmp_path: Pat
     shown = invoke("inspect", out, "--json")
     assert shown.exit_code == 0, shown.output
     assert expected.items() <= json.loads(shown.stdout)["metadata"].items()
+    text = invoke("inspect", out).stdout.splitlines()
+    assert text[-1] == (
+        f"provenance: paramtool {__version__}; model llama.py; args num_hidden_layers=2 "
+        "vocab_size=512 hidden_size=64 intermediate_size=128; scheme normal:std=0.02; "
+        "rules *.bias=zeros; seed 7; dtype bfloat16"
+    )

@@ -124,7 +124,21 @@ def render_totals(console: Output, inventory: Inventory, shown: Inventory | None
     lines.append(f"tensors:    {count(totals.tensors)} ({count(totals.names)} names)")
     lines.append(f"tie groups: {totals.tie_groups}")
     lines += [f"  #{i}: " + " = ".join(group) for i, group in enumerate(inventory.ties)]
+    made = provenance(inventory.metadata)
+    if made:
+        lines.append("provenance: " + "; ".join(f"{key} {value}" for key, value in made.items()))
     console.print("\n".join(lines))
+
+
+def provenance(metadata: dict[str, str]) -> dict[str, str]:
+    """What an export recorded about its source (``paramtool.*`` metadata), in reading order."""
+    labels = {"version": "paramtool", "model": "model", "entry": "entry", "args": "args"}
+    labels |= {key: key for key in ("from", "scheme", "rules", "seed", "dtype")}
+    return {
+        label: metadata[f"paramtool.{key}"]
+        for key, label in labels.items()
+        if f"paramtool.{key}" in metadata
+    }
 
 
 def _node_label(node: TreeNode) -> str:
