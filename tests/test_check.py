@@ -183,3 +183,34 @@ def test_cli_bad_input_is_one_line(args: list[str], code: int, message: str) -> 
     assert result.exit_code == code, result.output
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+LLAMA = str(ROOT / "sample_models" / "llama.py")
+TINY_LLAMA = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 176,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 500}  # fmt: skip
+
+
+def test_a_streamed_check_holds_one_module_at_a_time() -> None:
+    model = prepare(ModelRecipe(LLAMA, args=TINY_LLAMA, seed=0)).model
+    held: list[int] = []
+
+    def count(module: nn.Module, args: Any, output: Any) -> None:
+        held.append(sum(p.nbytes for p in model.parameters() if not p.is_deferred))
+
+    for module in model.modules():
+        module.register_forward_hook(count)
+    batch = example_batch(model, [1, 8], integer=True, seed=0)
+    run = _available(check_model, model, batch, seed=0)
+    largest = max(sum(p.nbytes for p in m.parameters(recurse=False)) for m in model.modules())
+    assert max(held) == largest  # the embedding (or head) alone, never two layers
+    assert all(p.is_deferred for p in model.parameters())
+    assert run.reference == "model.embed_tokens"  # token ids: measured against the embedding
+    embed = next(row for row in run.layers if row.name == "model.embed_tokens")
+    assert run.reference_std == embed.std and embed.std == pytest.approx(0.02, rel=0.05)
+
+
+def _available(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except NotImplementedError as exc:  # a layer whose forward is not written yet
+        pytest.skip(f"forward not available: {str(exc).splitlines()[0]}")

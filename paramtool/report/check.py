@@ -10,9 +10,9 @@ N(0, 1): a unit signal travelling back).
 
 The *signal path* is the calls of leaf modules (modules without children) in call order; a
 leaf call's 1-based position on it is its *depth*. The reference scale is the input's std (for
-token ids: the first leaf's output std); a leaf whose output std exceeds ``factor`` times the
-reference is *exploding*, one below the reference over ``factor`` *vanishing*; the first
-depth of each is reported.
+token ids: the output std of the first leaf that takes them, the embedding); a leaf whose
+output std exceeds ``factor`` times the reference is *exploding*, one below the reference over
+``factor`` *vanishing*; the first depth of each is reported.
 
 A bounded activation is *saturated* where its output lies within ``SATURATION_MARGIN`` of its
 range from either bound (``|x| >= 0.98`` for tanh, ``x <= 0.01`` or ``x >= 0.99`` for sigmoid):
@@ -162,9 +162,9 @@ def check_model(
     """
     if not (factor > 1 and math.isfinite(factor)):
         raise CheckError(f"--factor {factor}: expected a finite number > 1")
-    recorder = _Recorder(model, grad)
     args = batch if isinstance(batch, tuple) else () if isinstance(batch, dict) else (batch,)
     kwargs = batch if isinstance(batch, dict) else {}
+    recorder = _Recorder(model, grad, (*args, *kwargs.values()))
     was_training = model.training
     model.train(train)
     try:
@@ -181,7 +181,7 @@ def check_model(
         model.train(was_training)
         if grad:
             model.zero_grad(set_to_none=True)
-    return _summarise(scheme, recorder.rows, args or tuple(kwargs.values()), factor)
+    return _summarise(scheme, recorder, factor)
 
 
 def _backward(output: Tensor | None, seed: int | None) -> None:
@@ -195,9 +195,11 @@ def _backward(output: Tensor | None, seed: int | None) -> None:
 class _Recorder:
     """Forward hooks on every module: a row per call, filled when the call returns."""
 
-    def __init__(self, model: Module, grad: bool) -> None:
+    def __init__(self, model: Module, grad: bool, inputs: tuple[Any, ...]) -> None:
         self.modules = list(model.named_modules())
         self.grad = grad
+        self.inputs = inputs
+        self.fed: list[LayerStats] = []  # leaf calls that took the model's input itself
         self.rows: list[LayerStats] = []
         self.open: dict[int, list[LayerStats]] = {}
         self.calls: dict[int, int] = {}
@@ -222,6 +224,8 @@ class _Recorder:
             row = LayerStats(name, type(module).__name__, self.calls[key], level)
             if not any(True for _ in module.children()):
                 row.depth = 0  # numbered in _summarise, once rows without a tensor are gone
+                if any(a is x for a in args for x in self.inputs):
+                    self.fed.append(row)
             self.rows.append(row)
             self.open.setdefault(key, []).append(row)
 
@@ -272,18 +276,18 @@ def _bounds(module: Module) -> tuple[float, float] | None:
     return BOUNDED.get(type(module).__name__)
 
 
-def _summarise(
-    scheme: str, rows: list[LayerStats], args: tuple[Any, ...], factor: float
-) -> CheckRun:
-    rows = [row for row in rows if row.shape]
+def _summarise(scheme: str, recorder: _Recorder, factor: float) -> CheckRun:
+    rows = [row for row in recorder.rows if row.shape]
     path = [row for row in rows if row.depth is not None]
     for depth, row in enumerate(path, start=1):
         row.depth = depth
-    first = args[0] if args else None
+    first = recorder.inputs[0] if recorder.inputs else None
+    # token ids: the first layer that took them (the embedding), else the first layer
+    fed = [row for row in recorder.fed if row.shape] + path
     if isinstance(first, Tensor) and first.is_floating_point():
         reference, reference_std = "input", float(_host(first).std())
-    elif path:
-        reference, reference_std = path[0].name, path[0].std
+    elif fed:
+        reference, reference_std = fed[0].name, fed[0].std
     else:
         reference, reference_std = "input", math.nan
     return CheckRun(scheme, reference, reference_std, rows, _drift(path, reference_std, factor))
