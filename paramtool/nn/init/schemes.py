@@ -5,11 +5,16 @@ A scheme is a name and parameters, written as the CLI takes it: ``kaiming``,
 signature of the init function behind the scheme. :func:`apply_scheme` applies one to a model:
 
 * weights of rank >= 2 get the scheme;
-* biases (a name whose last part contains ``bias``) get zeros, and the weights of
-  normalisation layers (LayerNorm, RMSNorm, BatchNorm, GroupNorm, ...) get ones;
-* other rank-1 parameters keep their layer's default;
-* rules ``PATTERN=SCHEME`` (``fnmatch`` on the full name, e.g. ``*.bias=zeros``,
-  ``*embed*=normal:std=0.02``) override all of that, the last matching rule winning.
+* biases (a name whose last part contains ``bias``) get zeros, and the rank-1 weights of
+  normalisation layers get ones. A normalisation layer is one marked ``is_normalization``
+  (LayerNorm, RMSNorm, BatchNorm, GroupNorm, InstanceNorm and their subclasses), or one of
+  PyTorch's own normalisation classes; a class name holding "Norm" does not make one;
+* other rank-1 parameters (and a normalisation layer's weight of higher rank) keep their
+  layer's default;
+* rules ``PATTERN=SCHEME`` override all of that, the last matching rule winning. PATTERN is
+  an ``fnmatch`` glob on the full name (``*.bias=zeros``, ``*embed*=normal:std=0.02``), or
+  ``type:NAME`` for the parameters of modules of that class or a subclass of it
+  (``type:Embedding=normal:std=0.02``).
 
 Tied parameters are initialised once, under their first name. On deferred parameters only
 recipes are recorded; real parameters are filled with the values of their name's stream. The
@@ -19,6 +24,7 @@ result is an :class:`InitReport` of plain data, and :func:`tensor_stats` summari
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -165,11 +171,14 @@ def _convert(scheme: str, function: InitFn | None, key: str, value: str) -> Any:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(value)
             return value.lower() in ("true", "1")
-        return kind(value)
+        converted = kind(value)
     except ValueError:
         raise InitError(
             f"scheme {scheme!r}: parameter {key!r} expects {kind.__name__}, got {value!r}"
         ) from None
+    if kind is float and not math.isfinite(converted):
+        raise InitError(f"scheme {scheme!r}: parameter {key!r} must be finite, got {value!r}")
+    return converted
 
 
 def _param_type(function: InitFn | None, key: str) -> type:
@@ -181,16 +190,31 @@ def _param_type(function: InitFn | None, key: str) -> type:
     return float
 
 
+#: Marks a rule pattern that names a module class instead of parameter names.
+TYPE_PREFIX = "type:"
+
+
 @dataclass(frozen=True)
 class Rule:
-    """``PATTERN=SCHEME``: parameters whose name matches ``pattern`` get ``scheme``."""
+    """``PATTERN=SCHEME``: parameters whose name matches ``pattern`` get ``scheme``.
+
+    A pattern ``type:NAME`` matches the parameters of modules whose class, or a base class of
+    it, is called NAME.
+    """
 
     pattern: str
     scheme: Scheme
     text: str
 
-    def matches(self, names: Iterable[str]) -> bool:
-        """True when ``fnmatch`` accepts any of ``names`` (a parameter's names, ties included)."""
+    def matches(self, names: Iterable[str], types: Iterable[str] = ()) -> bool:
+        """True when the rule selects a parameter.
+
+        Args:
+            names: The parameter's full names (ties included), for glob patterns.
+            types: Class names of the modules holding it and their bases, for ``type:``.
+        """
+        if self.pattern.startswith(TYPE_PREFIX):
+            return self.pattern[len(TYPE_PREFIX) :] in types
         return any(fnmatchcase(name, self.pattern) for name in names)
 
 
@@ -264,10 +288,12 @@ def apply_scheme(
     parsed = [parse_rule(rule) for rule in rules]
     report = InitReport(str(scheme), [r.text for r in parsed])
     used: set[int] = set()
+    owners = _owner_types(model)
     norm_owned = _norm_weight_ids(model)
     for name, aliases, param in _parameters(model):
         names = [name, *aliases]
-        hits = [i for i, rule in enumerate(parsed) if rule.matches(names)]
+        types = owners.get(id(param), set())
+        hits = [i for i, rule in enumerate(parsed) if rule.matches(names, types)]
         used.update(hits)
         rule = parsed[hits[-1]] if hits else None
         source, chosen = _choose(name, param, base, rule, id(param) in norm_owned)
@@ -291,15 +317,42 @@ def _parameters(model: Any) -> list[tuple[str, list[str], Tensor]]:
     return [(name, aliases[id(p)][1:], p) for name, p in model.named_parameters()]
 
 
+#: PyTorch's normalisation classes with an affine weight, for models built by PyTorch itself.
+_TORCH_NORMS = frozenset({
+    "_NormBase", "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "CrossMapLRN2d",
+})  # fmt: skip
+
+
+def is_normalization(module: Any) -> bool:
+    """True for a normalisation layer: marked ``is_normalization`` (paramtool's layers and
+    their subclasses) or derived from one of PyTorch's own normalisation classes."""
+    if getattr(type(module), "is_normalization", False):
+        return True
+    return any(
+        cls.__module__.startswith("torch.nn.modules.") and cls.__name__ in _TORCH_NORMS
+        for cls in type(module).__mro__
+    )
+
+
 def _norm_weight_ids(model: Any) -> set[int]:
-    """ids of the ``weight`` parameters of normalisation layers (a class name with 'Norm')."""
+    """ids of the ``weight`` parameters of normalisation layers."""
     ids = set()
     for module in model.modules():
-        names = (cls.__name__ for cls in type(module).__mro__)
         weight = module._parameters.get("weight")
-        if weight is not None and any("Norm" in n for n in names):
+        if weight is not None and is_normalization(module):
             ids.add(id(weight))
     return ids
+
+
+def _owner_types(model: Any) -> dict[int, set[str]]:
+    """id of each parameter -> class names (bases included) of the modules holding it."""
+    owners: dict[int, set[str]] = {}
+    for module in model.modules():
+        names = {cls.__name__ for cls in type(module).__mro__}
+        for param in module._parameters.values():
+            if param is not None:
+                owners.setdefault(id(param), set()).update(names)
+    return owners
 
 
 _ZEROS, _ONES = Scheme("zeros"), Scheme("ones")
@@ -316,7 +369,7 @@ def _choose(
     if "bias" in name.rsplit(".", 1)[-1]:
         return "bias", _ZEROS
     if is_norm:
-        return "norm", _ONES
+        return ("norm", _ONES) if param.dim() == 1 else ("default", Scheme("default"))
     if param.dim() >= 2:
         return "scheme", base
     return "default", Scheme("default")

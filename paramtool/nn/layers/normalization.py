@@ -17,7 +17,13 @@ from paramtool.nn.layers._utils import Layer, add_weight_and_bias, empty_paramet
 
 
 class _AffineNorm(Layer):
-    """A normalisation layer whose affine ``weight`` starts at ones and ``bias`` at zeros."""
+    """A normalisation layer whose affine ``weight`` starts at ones and ``bias`` at zeros.
+
+    :data:`is_normalization` marks it (and every subclass) for the init schemes, which give a
+    normalisation layer's rank-1 weight ones: the mark, not the class name, decides.
+    """
+
+    is_normalization: bool = True
 
     def reset_parameters(self) -> None:
         """Weight to ones and bias to zeros, where they exist."""
