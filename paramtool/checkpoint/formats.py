@@ -83,10 +83,8 @@ class SafetensorsPart(Part):
     """A ``.safetensors`` file: entries from its validated header, data mapped on demand."""
 
     def __init__(self, file: Path, header: Header) -> None:
-        entries = [
-            Entry(i.name, i.shape, DTYPES.get(i.dtype, i.dtype), i.nbytes, file)
-            for i in header.tensors
-        ]
+        dtypes = {code: DTYPES.get(code, code) for code in {i.dtype for i in header.tensors}}
+        entries = [Entry(i.name, i.shape, dtypes[i.dtype], i.nbytes, file) for i in header.tensors]
         super().__init__(file, entries, metadata=dict(header.metadata))
         self.header = header
         self._infos: dict[str, TensorInfo] = {i.name: i for i in header.tensors}

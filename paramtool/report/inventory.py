@@ -200,8 +200,11 @@ def _group_ties(rows: list[TensorRow], keys: list[Any]) -> tuple[list[TensorRow]
     groups = [names for names in members.values() if len(names) > 1]
     index = {name: i for i, names in enumerate(groups) for name in names}
     alias_of = {name: names[0] for names in groups for name in names[1:]}
-    marked = [
-        replace(row, tie_group=index.get(row.name), tied_to=alias_of.get(row.name)) for row in rows
+    marked = [  # only rows in a group change: a checkpoint of a million tensors has few
+        replace(row, tie_group=index[row.name], tied_to=alias_of.get(row.name))
+        if row.name in index
+        else row
+        for row in rows
     ]
     return marked, groups
 

@@ -52,12 +52,21 @@ DTYPES = DTypeTable({
 
 _RANK: dict[str, int] = {code: i for i, code in enumerate(FORMAT_DTYPES)}
 
+#: Size in bits of one element of every code, as the format defines it.
+_BITS: dict[str, int] = {
+    **dict.fromkeys(("BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0"), 8),
+    **dict.fromkeys(("F8_E4M3FNUZ", "F8_E5M2FNUZ"), 8),
+    **dict.fromkeys(("I16", "U16", "F16", "BF16"), 16),
+    **dict.fromkeys(("I32", "U32", "F32"), 32),
+    **dict.fromkeys(("C64", "F64", "I64", "U64"), 64),
+    **SUB_BYTE_BITS,
+}
+_FIELDS = frozenset(("dtype", "shape", "data_offsets"))
+
 
 def dtype_bits(code: str) -> int:
     """Size in bits of one element of a format dtype code."""
-    if code in SUB_BYTE_BITS:
-        return SUB_BYTE_BITS[code]
-    return DTYPES[code].itemsize * 8
+    return _BITS[code]
 
 
 def dtype_rank(code: str) -> int:
@@ -143,13 +152,30 @@ def _fail(path: object, rule: str, tensor: str | None = None) -> SafetensorsErro
     return SafetensorsError(f"{where}: {rule}")
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r} in header")
-        out[key] = value
-    return out
+def _duplicate(pairs: tuple[tuple[str, object], ...]) -> ValueError:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            break
+        seen.add(key)
+    return ValueError(f"duplicate key {key!r} in header")
+
+
+def _objects(pairs: tuple[tuple[str, object], ...]) -> dict[str, object]:
+    """The header object and the objects it holds (tensor entries, metadata) as dicts,
+    refusing duplicate keys. JSON objects arrive as tuples of pairs (``object_pairs_hook``
+    is the C ``tuple``: no Python call per object); deeper objects stay tuples, which no
+    field of the format accepts."""
+    top = dict(pairs)
+    if len(top) != len(pairs):
+        raise _duplicate(pairs)
+    for key, value in top.items():
+        if type(value) is tuple:
+            fields = dict(value)
+            if len(fields) != len(value):
+                raise _duplicate(value)
+            top[key] = fields
+    return top
 
 
 def _refuse_constant(name: str) -> object:
@@ -170,18 +196,24 @@ def parse_json(raw: bytes, path: object) -> dict[str, object]:
     except UnicodeDecodeError as exc:
         raise _fail(path, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        parsed = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        parsed = json.loads(text, object_pairs_hook=tuple, parse_constant=_refuse_constant)
+        if type(parsed) is not tuple:
+            raise _fail(path, "header must be a JSON object")
+        return _objects(parsed)
     except RecursionError:
         raise _fail(path, "header JSON is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, duplicates, NaN, oversized integers
         raise _fail(path, f"header is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise _fail(path, "header must be a JSON object")
-    return parsed
 
 
-def _uint(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _U64
+def _uints(values: object) -> bool:
+    """True for a list of integers in [0, 2**64) (bools excluded)."""
+    if type(values) is not list:
+        return False
+    for value in values:  # noqa: SIM110 - a loop is 3x faster than all() on short shapes
+        if type(value) is not int or not 0 <= value < _U64:
+            return False
+    return True
 
 
 def _metadata(value: object, path: object) -> dict[str, str]:
@@ -208,14 +240,14 @@ def _checked_numel(shape: list[int]) -> int:
 
 
 def _entry(name: str, value: object, path: object) -> TensorInfo:
-    if not isinstance(value, dict) or set(value) != {"dtype", "shape", "data_offsets"}:
+    if type(value) is not dict or len(value) != 3 or not _FIELDS.issuperset(value):
         raise _fail(path, "entry must have exactly dtype, shape and data_offsets", name)
     code, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
-    if not isinstance(code, str) or code not in _RANK:
+    if type(code) is not str or code not in _RANK:
         raise _fail(path, f"unknown dtype {code!r}", name)
-    if not isinstance(shape, list) or not all(_uint(d) for d in shape):
+    if not _uints(shape):
         raise _fail(path, "shape must be a list of non-negative integers below 2**64", name)
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_uint, offsets))):
+    if not (_uints(offsets) and len(offsets) == 2):
         raise _fail(path, "data_offsets must be two non-negative integers", name)
     begin, end = offsets
     if end < begin:
