@@ -124,10 +124,16 @@ def test_full_disk_keeps_the_old_checkpoint(
     def limit_file_size() -> None:  # every file above 5 MB fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (5 * 10**6, 5 * 10**6))
 
-    process = spawn(target, LARGER, seed=2, shard="6MB", preexec_fn=limit_file_size)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 1
+    # Shards: 0.weight (4.2 MB, written), 2.weight (16.8 MB, fails), then the biases.
+    mlp = ["--model", str(ROOT / "sample_models" / "mlp.py"), "--max-shard-size", "3MB"]
+    mlp += ["--arg", "in_features=1024", "--arg", "hidden=1024", "--arg", "out_features=4096"]
+    command = [sys.executable, "-m", "paramtool", "export", str(target), *mlp]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, preexec_fn=limit_file_size)  # fmt: skip
+    assert done.returncode == 1
+    err = done.stderr
     assert err.count("\n") == 1 and err.startswith("Error: ") and "write failed" in err, err
+    assert "model-00002-of-00003.safetensors" in err  # the first shard was complete
     assert snapshot(target) == before
     assert leftovers(tmp_path) == []
 
