@@ -89,6 +89,23 @@ def test_parameters_buffers_and_requires_grad(zoo) -> None:
     assert rows["norm.weight"].trainable is False
 
 
+def _registration_order(module, prefix: str = ""):
+    """Every name as PyTorch registers it: a module's parameters, its buffers (persistent or
+    not), then its children's, recursively; shared modules under each of their names."""
+    for registry in (module._parameters, module._buffers):
+        yield from (prefix + name for name, t in registry.items() if t is not None)
+    for name, child in module._modules.items():
+        if child is not None:
+            yield from _registration_order(child, f"{prefix}{name}.")
+
+
+def test_inventory_rows_follow_pytorchs_order_non_persistent_buffers_in_place(zoo) -> None:
+    model, mirror = zoo
+    rows = from_module(mirror).rows
+    assert [row.name for row in rows] == list(_registration_order(model))
+    assert rows[0].name == "mask" and rows[0].persistent is False
+
+
 def test_ties_are_found_by_identity(zoo) -> None:
     model, mirror = zoo
     groups: dict[int, list[str]] = {}
@@ -277,8 +294,8 @@ class Net(nn.Module):
         self.proj = nn.Linear(width, width)
         self.out = nn.Linear(width, 100, bias=False)
         self.out.weight = self.embed.weight
-        # a window function paramtool's core does not provide
-        self.register_buffer("window", torch.hann_window(width), persistent=False)
+        # a module of torch that paramtool's core does not provide
+        self.register_buffer("freqs", torch.fft.rfftfreq(width), persistent=False)
         print("building Net")
 """
 
@@ -317,7 +334,7 @@ def test_torch_auto_falls_back_to_pytorch_and_says_so(torch_file: Path) -> None:
     ]
     warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert warning == [
-        f"warning: {torch_file} needs torch.hann_window, which paramtool's core lacks: "
+        f"warning: {torch_file} needs torch.fft, which paramtool's core lacks: "
         "built with PyTorch on the meta device instead"
     ]
 
@@ -325,7 +342,7 @@ def test_torch_auto_falls_back_to_pytorch_and_says_so(torch_file: Path) -> None:
 def test_torch_paramtool_keeps_the_missing_name_error(torch_file: Path) -> None:
     result = invoke("inspect", torch_file, "--torch", "paramtool")
     assert result.exit_code == 1
-    assert "torch.hann_window (line 13)" in result.stderr
+    assert "torch.fft (line 13)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

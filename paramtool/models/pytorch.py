@@ -253,6 +253,7 @@ class _Mirror:
     def __init__(self) -> None:
         self.modules: dict[int, Module] = {}
         self.tensors: dict[int, Tensor] = {}
+        self.made: dict[int, int] = {}  # id of a twin tensor -> the order it was made in
         self.keep: list[Any] = []  # holds the torch objects so their ids stay unique
 
     def module(self, source: Any, path: str) -> Module:
@@ -262,7 +263,7 @@ class _Mirror:
         layer = paramtool_layer(type(source))
         twin = _blank(layer or _mirror_class(type(source)), source)
         self.modules[id(source)] = twin
-        earlier = {id(t) for t in self.tensors.values()}  # owned by a module met before
+        start = len(self.tensors)  # tensors made before are owned by a module met before
         torch_type = qualified_name(type(source))
         params = [n for n, p in source._parameters.items() if p is not None]
         default = _no_default(path, torch_type, params)
@@ -276,7 +277,7 @@ class _Mirror:
             sub = f"{path}.{name}" if path else name
             twin._modules[name] = None if child is None else self.module(child, sub)
         if layer is not None:
-            _reset(twin, [t for t in _tensors(twin) if id(t) in earlier])
+            _reset(twin, [t for t in _tensors(twin) if self.made[id(t)] < start])
         return twin
 
     def tensor(self, source: Any, recipe: Recipe, parameter: bool) -> Tensor:
@@ -287,6 +288,7 @@ class _Mirror:
         tensor = Tensor._deferred(tuple(source.shape), recipe, dtype)
         if parameter:
             tensor = Parameter(tensor, requires_grad=bool(source.requires_grad))
+        self.made[id(tensor)] = len(self.tensors)
         self.tensors[id(source)] = tensor
         return tensor
 
