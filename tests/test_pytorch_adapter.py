@@ -274,6 +274,26 @@ def test_a_module_pytorch_built_has_no_forward_in_paramtool() -> None:
         mirror(paramtool.ones(3))
 
 
+def test_parametrised_weights_keep_pytorchs_names() -> None:
+    from torch.nn.utils import spectral_norm
+    from torch.nn.utils.parametrizations import weight_norm
+
+    with torch.device("meta"):
+        model = nn.Sequential(weight_norm(nn.Linear(8, 8)), spectral_norm(nn.Linear(8, 4)))
+    mirror = to_paramtool(model)
+    assert [(n, tuple(t.shape)) for n, t in mirror.state_dict().items()] == [
+        (n, tuple(t.shape)) for n, t in model.state_dict().items()
+    ]
+    assert "0.parametrizations.weight.original1" in mirror.state_dict()
+
+
+def test_a_lazy_layer_is_one_clear_error() -> None:
+    with torch.device("meta"):
+        model = nn.Sequential(nn.LazyLinear(4))
+    with pytest.raises(ModelLoadError, match=r"^0\.weight: a lazy module's tensor has no shape"):
+        to_paramtool(model)
+
+
 def test_only_torch_modules_are_mirrored() -> None:
     assert is_torch_module(nn.Linear(2, 2)) and not is_torch_module(paramtool.nn.Linear(2, 2))
     with pytest.raises(ModelLoadError, match="expected a torch.nn.Module"):

@@ -264,15 +264,7 @@ class _Mirror:
         twin = _blank(layer or _mirror_class(type(source)), source)
         self.modules[id(source)] = twin
         start = len(self.tensors)  # tensors made before are owned by a module met before
-        torch_type = qualified_name(type(source))
-        params = [n for n, p in source._parameters.items() if p is not None]
-        default = _no_default(path, torch_type, params)
-        for name, param in source._parameters.items():
-            twin._parameters[name] = None if param is None else self.tensor(param, default, True)
-        for name, buffer in source._buffers.items():
-            unknown = _unknown_buffer(path, name, torch_type)
-            twin._buffers[name] = None if buffer is None else self.tensor(buffer, unknown, False)
-        twin._non_persistent_buffers_set = set(source._non_persistent_buffers_set)
+        self.own_tensors(source, twin, path)
         for name, child in source._modules.items():
             sub = f"{path}.{name}" if path else name
             twin._modules[name] = None if child is None else self.module(child, sub)
@@ -280,13 +272,32 @@ class _Mirror:
             _reset(twin, [t for t in _tensors(twin) if self.made[id(t)] < start])
         return twin
 
-    def tensor(self, source: Any, recipe: Recipe, parameter: bool) -> Tensor:
+    def own_tensors(self, source: Any, twin: Module, path: str) -> None:
+        """Register twins of ``source``'s own parameters and buffers, in their order."""
+        torch_type = qualified_name(type(source))
+        prefix = f"{path}." if path else ""
+        params = [n for n, p in source._parameters.items() if p is not None]
+        default = _no_default(path, torch_type, params)
+        for name, param in source._parameters.items():
+            made = None if param is None else self.tensor(param, default, prefix + name)
+            twin._parameters[name] = made  # type: ignore[assignment]
+        for name, buffer in source._buffers.items():
+            unknown = _unknown_buffer(path, name, torch_type)
+            twin._buffers[name] = None if buffer is None else self.tensor(buffer, unknown, None)
+        twin._non_persistent_buffers_set = set(source._non_persistent_buffers_set)
+
+    def tensor(self, source: Any, recipe: Recipe, parameter: str | None) -> Tensor:
+        """The twin of a torch tensor (``parameter``: its name, when it is a parameter)."""
         if id(source) in self.tensors:
             return self.tensors[id(source)]
+        if type(source).__name__.startswith("Uninitialized"):
+            raise ModelLoadError(
+                f"{parameter or 'a buffer'}: a lazy module's tensor has no shape until the model "
+                "runs once; give the lazy layer its input size (Linear instead of LazyLinear)"
+            )
         self.keep.append(source)
-        dtype = torch_dtype(source.dtype)
-        tensor = Tensor._deferred(tuple(source.shape), recipe, dtype)
-        if parameter:
+        tensor = Tensor._deferred(tuple(source.shape), recipe, torch_dtype(source.dtype))
+        if parameter is not None:
             tensor = Parameter(tensor, requires_grad=bool(source.requires_grad))
         self.made[id(tensor)] = len(self.tensors)
         self.tensors[id(source)] = tensor
@@ -301,7 +312,8 @@ def _blank(cls: type[Module], source: Any) -> Module:
     object.__setattr__(twin, "training", bool(source.training))
     for name, value in vars(source).items():
         if name not in vars(twin) and _is_plain(value):
-            object.__setattr__(twin, name, dict(value) if isinstance(value, dict) else value)
+            with contextlib.suppress(AttributeError, TypeError):  # a read-only property
+                object.__setattr__(twin, name, dict(value) if isinstance(value, dict) else value)
     return twin
 
 
