@@ -159,7 +159,7 @@ class RNNBase(_RecurrentLayer):
         h0, c0 = self._initial_state(input, hx)
         stack = recurrent.Stack(self.mode, self.num_layers, self.bidirectional, self.bias,
                                 self.proj_size > 0)  # fmt: skip
-        weights = [getattr(self, n) for n in self._flat_weights_names]
+        weights = self._flat_weights
         output, h_n, c_n = recurrent.recurrent(
             stack, input, h0, c0, weights, dropout=self.dropout, train=self.training,
             batch_first=self.batch_first,
@@ -192,6 +192,15 @@ class RNNBase(_RecurrentLayer):
             if tuple(state.shape) != shape:
                 raise RuntimeError(f"Expected {label} size {shape}, got {list(state.shape)}")
         return states[0], (states[1] if self.mode == "LSTM" else None)
+
+    def flatten_parameters(self) -> None:
+        """Nothing to do: PyTorch packs the weights for cuDNN here; paramtool reads them as
+        they are."""
+
+    @property
+    def _flat_weights(self) -> list[Any]:
+        """The parameters in PyTorch's flat order (``weight_ih_l0, weight_hh_l0, ...``)."""
+        return [getattr(self, name) for name in self._flat_weights_names]
 
     @property
     def all_weights(self) -> list[list[Any]]:
