@@ -14,6 +14,45 @@ from paramtool.core.promotion import category, result_type
 __all__ = ["arr", "category", "needs", "operands", "record", "record_multi", "unbroadcast", "xp_of"]
 
 
+def constant(array: Any) -> Any:
+    """An array as a tensor outside any graph (a mask, indices, a fixed value)."""
+    from paramtool.core.tensor import from_array  # noqa: PLC0415 - tensor imports ops
+
+    return from_array(array)
+
+
+def blas_ready(a: Any) -> Any:
+    """``a`` laid out so that a stacked matrix product runs on BLAS: numpy multiplies stacks of
+    strided matrices (e.g. heads split out of a wider row) element by element, many times
+    slower than copying them first. 2-d and (transposed) contiguous stacks pass unchanged."""
+    if a.ndim <= 2 or a.flags.c_contiguous or a.swapaxes(-1, -2).flags.c_contiguous:
+        return a
+    from paramtool.core.device import device_of  # noqa: PLC0415
+
+    return device_of(a).xp.ascontiguousarray(a)
+
+
+def matmul_array(a: Any, b: Any) -> Any:
+    """``a @ b`` for arrays (numpy's rules), always on BLAS: a stack against a matrix folds into
+    one 2-d product, and stacks of more than one batch dimension are flattened to 3-d (numpy
+    multiplies a 4-d stack of transposed views without BLAS, hundreds of times slower)."""
+    if a.ndim <= 2 and b.ndim <= 2:
+        return a @ b
+    if b.ndim == 2:
+        return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+    if a.ndim <= 3 and b.ndim <= 3:
+        return blas_ready(a) @ blas_ready(b)
+    if a.ndim == 1 or b.ndim == 1:
+        return a @ b
+    from paramtool.core.device import device_of  # noqa: PLC0415
+
+    xp = device_of(a).xp
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    a3 = xp.broadcast_to(a, batch + a.shape[-2:]).reshape(-1, *a.shape[-2:])
+    b3 = xp.broadcast_to(b, batch + b.shape[-2:]).reshape(-1, *b.shape[-2:])
+    return (blas_ready(a3) @ blas_ready(b3)).reshape(*batch, a.shape[-2], b.shape[-1])
+
+
 def is_tensor(value: Any) -> bool:
     """True for paramtool tensors (anything with a storage cell)."""
     return hasattr(value, "_cell")
@@ -85,4 +124,14 @@ def dim_tuple(dim: Any, ndim: int) -> tuple[int, ...] | None:
     return tuple(int(d) % max(ndim, 1) for d in dims)
 
 
-__all__ += ["cast", "dim_tuple", "float_dtype", "is_tensor", "shape_of", "tensor_of"]
+__all__ += [
+    "blas_ready",
+    "matmul_array",
+    "cast",
+    "constant",
+    "dim_tuple",
+    "float_dtype",
+    "is_tensor",
+    "shape_of",
+    "tensor_of",
+]

@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.core.ops_common import arr, needs, record, record_multi, shape_of, unbroadcast, xp_of
+from paramtool.core.ops_common import (
+    arr,
+    constant,
+    needs,
+    record,
+    record_multi,
+    shape_of,
+    unbroadcast,
+    xp_of,
+)
 
 __all__ = [
     "argsort", "gather", "index_add", "index_select", "masked_fill", "masked_select", "nonzero",
@@ -245,8 +254,8 @@ def nonzero(input: Any, *, as_tuple: bool = False) -> Any:  # noqa: A002
     xp = xp_of(input)
     found = xp.nonzero(a)
     if as_tuple:
-        return tuple(record(f.astype(np.int64), (), None, name="") for f in found)  # type: ignore[arg-type]
-    return record(xp.stack(found, axis=1).astype(np.int64), (), None, name="")  # type: ignore[arg-type]
+        return tuple(constant(f.astype(np.int64)) for f in found)
+    return constant(xp.stack(found, axis=1).astype(np.int64))
 
 
 argwhere = nonzero
@@ -302,7 +311,7 @@ def searchsorted(
     xp = xp_of(sorted_sequence)
     side = side or ("right" if right else "left")
     out = xp.searchsorted(arr(sorted_sequence), arr(values), side=side).astype(np.int64)
-    return record(out, (), None, name="")  # type: ignore[arg-type]
+    return constant(out)
 
 
 def bucketize(input: Any, boundaries: Any, *, right: bool = False) -> Any:  # noqa: A002
@@ -317,5 +326,5 @@ def unique(input: Any, sorted: bool = True, return_inverse: bool = False,
     found = xp.unique(arr(input), return_inverse=return_inverse, return_counts=return_counts,
                       axis=dim)  # fmt: skip
     if not isinstance(found, tuple):
-        return record(found, (), None, name="")  # type: ignore[arg-type]
-    return tuple(record(f, (), None, name="") for f in found)  # type: ignore[arg-type]
+        return constant(found)
+    return tuple(constant(f) for f in found)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from paramtool.core.ops_common import arr, needs, record, unbroadcast, xp_of
+import numpy as np
+
+from paramtool.core.ops_common import arr, matmul_array, needs, record, unbroadcast, xp_of
 
 __all__ = ["addmm", "baddbmm", "bmm", "dot", "einsum", "inner", "linear", "matmul", "mm", "mv",
            "outer", "tensordot", "vdot"]  # fmt: skip
@@ -23,18 +25,26 @@ def matmul(input: Any, other: Any) -> Any:  # noqa: A002
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
         )
-    out = a @ b
+    out = matmul_array(a, b)
     need_a, need_b = needs(input), needs(other)
 
     def backward(g: Any) -> tuple[Any, Any]:
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g.reshape((a2 @ b2).shape) if a.ndim == 1 or b.ndim == 1 else g
-        ga = unbroadcast(g2 @ _swap(b2), a2.shape).reshape(a.shape) if need_a else None
-        gb = unbroadcast(_swap(a2) @ g2, b2.shape).reshape(b.shape) if need_b else None
+        shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+        g2 = g.reshape(shape)
+        ga = unbroadcast(matmul_array(g2, _swap(b2)), a2.shape).reshape(a.shape) if need_a else None
+        gb = _weight_grad(a2, g2, b2.shape).reshape(b.shape) if need_b else None
         return ga, gb
 
     return record(out, (input, other), backward, name=_matmul_name(a, b))
+
+
+def _weight_grad(a: Any, g: Any, shape: tuple[int, ...]) -> Any:
+    """``a^T @ g`` summed back to ``shape``; a matrix shared by a stack gets one 2-d product."""
+    if len(shape) == 2 and a.ndim > 2:
+        return a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+    return unbroadcast(matmul_array(_swap(a), g), shape)
 
 
 def _matmul_name(a: Any, b: Any) -> str:

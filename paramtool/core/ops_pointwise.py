@@ -11,6 +11,7 @@ from paramtool.core.ops_common import (
     arr,
     cast,
     category,
+    constant,
     float_dtype,
     needs,
     operands,
@@ -239,7 +240,7 @@ multiply, subtract, divide, true_divide = mul, sub, div, div
 
 def _compare(fn: Any) -> Any:
     def compare(input: Any, other: Any) -> Any:  # noqa: A002
-        return record(fn(arr(input), arr(other)), (), None, name="")  # type: ignore[arg-type]
+        return constant(fn(arr(input), arr(other)))
 
     compare.__name__ = fn.__name__
     compare.__doc__ = f"Elementwise ``{fn.__name__}`` as a bool tensor."
@@ -260,18 +261,18 @@ bitwise_and, bitwise_or = _compare(np.bitwise_and), _compare(np.bitwise_or)
 
 def logical_not(input: Any) -> Any:  # noqa: A002
     """Elementwise logical not (a bool tensor)."""
-    return record(~arr(input).astype(bool), (), None, name="")  # type: ignore[arg-type]
+    return constant(~arr(input).astype(bool))
 
 
 def bitwise_not(input: Any) -> Any:  # noqa: A002
     """Elementwise bitwise not (logical not for bool)."""
-    return record(~arr(input), (), None, name="")  # type: ignore[arg-type]
+    return constant(~arr(input))
 
 
 def _test(method: str) -> Any:
     def test(input: Any) -> Any:  # noqa: A002
         a = arr(input)
-        return record(getattr(_xp(a), method)(a), (), None, name="")  # type: ignore[arg-type]
+        return constant(getattr(_xp(a), method)(a))
 
     test.__name__ = method
     test.__doc__ = f"Elementwise ``{method}`` as a bool tensor."
@@ -299,7 +300,7 @@ def _unary(name: str, forward: Any, derivative: Any, floats: bool = True) -> Any
             x = x.astype(np.float32)
         y = forward(x, xp)
         if not needs(input):
-            return record(y, (), None, name="")  # type: ignore[arg-type]
+            return constant(y)
 
         def backward(g: Any) -> tuple[Any]:
             return (g * derivative(x, y, xp),)

@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.core.ops_common import arr, category, dim_tuple, record, record_multi, xp_of
+from paramtool.core.ops_common import (
+    arr,
+    category,
+    constant,
+    dim_tuple,
+    record,
+    record_multi,
+    xp_of,
+)
 from paramtool.core.promotion import dtype_stem
 
 __all__ = [
@@ -253,7 +261,7 @@ def _arg(kind: str, input: Any, dim: Any, keepdim: bool) -> Any:  # noqa: A002
     out = fn() if dim is None else fn(axis=int(dim), keepdims=keepdim)
     if dim is None and keepdim:
         out = np.asarray(out).reshape((1,) * a.ndim)
-    return record(xp_of(input).asarray(out).astype(np.int64), (), None, name="")  # type: ignore[arg-type]
+    return constant(xp_of(input).asarray(out).astype(np.int64))
 
 
 def argmax(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A002
@@ -284,20 +292,20 @@ def median(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: 
 def all(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001, A002
     """True where every element (along ``dim``) is non-zero."""
     a, axes = _dims(input, dim)
-    return record(xp_of(input).asarray(a.all(axis=axes, keepdims=keepdim)), (), None, name="")  # type: ignore[arg-type]
+    return constant(xp_of(input).asarray(a.all(axis=axes, keepdims=keepdim)))
 
 
 def any(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001, A002
     """True where some element (along ``dim``) is non-zero."""
     a, axes = _dims(input, dim)
-    return record(xp_of(input).asarray(a.any(axis=axes, keepdims=keepdim)), (), None, name="")  # type: ignore[arg-type]
+    return constant(xp_of(input).asarray(a.any(axis=axes, keepdims=keepdim)))
 
 
 def count_nonzero(input: Any, dim: Any = None) -> Any:  # noqa: A002
     """Number of non-zero elements (along ``dim``)."""
     a, axes = _dims(input, dim)
     out = xp_of(input).asarray((a != 0).sum(axis=axes)).astype(np.int64)
-    return record(out, (), None, name="")  # type: ignore[arg-type]
+    return constant(out)
 
 
 def logsumexp(input: Any, dim: Any, keepdim: bool = False) -> Any:  # noqa: A002
@@ -367,7 +375,7 @@ def cummax(input: Any, dim: int) -> Any:  # noqa: A002
     a = arr(input)
     xp = xp_of(input)
     values = xp.maximum.accumulate(a, axis=dim)
-    return ValuesIndices(record(values, (), None, name=""), None)  # type: ignore[arg-type]
+    return ValuesIndices(constant(values), None)
 
 
 def norm(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.core.ops_common import arr, record, record_multi, xp_of
+from paramtool.core.ops_common import arr, constant, record, record_multi, xp_of
 
 __all__ = [
     "cat", "chunk", "concat", "concatenate", "expand", "expand_as", "flatten", "flip", "hsplit",
@@ -50,7 +50,7 @@ def view(input: Any, *shape: Any) -> Any:  # noqa: A002
     if len(shape) == 1 and not isinstance(shape[0], int | np.integer | tuple | list):
         from paramtool.core.dtypes import as_dtype  # noqa: PLC0415
 
-        return record(a.view(as_dtype(shape[0])), (), None, name="")  # type: ignore[arg-type]
+        return constant(a.view(as_dtype(shape[0])))
     dims = _sizes(shape)
     check_shape(dims, a.size)
     out = a.view()
@@ -213,7 +213,7 @@ def repeat_interleave(input: Any, repeats: Any = None, dim: int | None = None, *
     if repeats is None:  # repeat_interleave(repeats): indices repeated by counts
         counts = arr(input)
         xp = xp_of(input)
-        return record(xp.repeat(xp.arange(counts.shape[0]), counts), (), None, name="")  # type: ignore[arg-type]
+        return constant(xp.repeat(xp.arange(counts.shape[0]), counts))
     src = input if dim is not None else reshape(input, -1)
     axis = 0 if dim is None else dim % arr(src).ndim
     a = arr(src)
@@ -372,14 +372,14 @@ def tril_indices(
     row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None
 ) -> Any:
     """Indices (2, N) of the lower triangle of a ``row x col`` matrix."""
-    return record(np.stack(np.tril_indices(row, offset, col)).astype(np.int64), (), None, name="")  # type: ignore[arg-type]
+    return constant(np.stack(np.tril_indices(row, offset, col)).astype(np.int64))
 
 
 def triu_indices(
     row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None
 ) -> Any:
     """Indices (2, N) of the upper triangle of a ``row x col`` matrix."""
-    return record(np.stack(np.triu_indices(row, offset, col)).astype(np.int64), (), None, name="")  # type: ignore[arg-type]
+    return constant(np.stack(np.triu_indices(row, offset, col)).astype(np.int64))
 
 
 def diagonal(input: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Any:  # noqa: A002

@@ -12,7 +12,7 @@ import numpy as np
 
 from paramtool.core import ops
 from paramtool.core.autograd import record
-from paramtool.core.ops_common import arr, needs, xp_of
+from paramtool.core.ops_common import arr, constant, needs, xp_of
 from paramtool.core.ops_pointwise import _sigmoid
 from paramtool.core.tensor_ops import adopt
 
@@ -41,7 +41,7 @@ def pointwise(input: Any, forward: Callable[[Array, Any], Array],  # noqa: A002
     if needs(input):
         result = record(y, (input,), lambda g: (g * derivative(x, y, xp),), name=name)
     else:
-        result = record(y, (), None, name=name)  # type: ignore[arg-type]
+        result = constant(y)
     return adopt(input, result) if inplace else result
 
 
@@ -326,7 +326,7 @@ def gumbel_softmax(logits: Any, tau: float = 1, hard: bool = False, eps: float =
     x = arr(logits)
     exponential = -np.log(1 - factories.rand(*x.shape, dtype=np.float64)._array())
     noise = -xp_of(logits).asarray(np.log(exponential)).astype(x.dtype)
-    soft = ops.softmax(ops.div(ops.add(logits, record(noise, (), None, name="")), tau), dim)  # type: ignore[arg-type]
+    soft = ops.softmax(ops.div(ops.add(logits, constant(noise)), tau), dim)
     if not hard:
         return soft
     s = arr(soft)
@@ -334,4 +334,4 @@ def gumbel_softmax(logits: Any, tau: float = 1, hard: bool = False, eps: float =
     index = s.argmax(axis=dim)
     one_hot = xp.zeros_like(s)
     xp.put_along_axis(one_hot, xp.expand_dims(index, dim), 1, axis=dim)
-    return ops.add(ops.sub(record(one_hot, (), None, name=""), soft.detach()), soft)  # type: ignore[arg-type]
+    return ops.add(ops.sub(constant(one_hot), soft.detach()), soft)

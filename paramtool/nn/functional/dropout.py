@@ -9,7 +9,7 @@ import numpy as np
 
 from paramtool.core import factories, ops
 from paramtool.core.autograd import record
-from paramtool.core.ops_common import arr, xp_of
+from paramtool.core.ops_common import arr, constant, xp_of
 from paramtool.core.tensor_ops import adopt
 
 __all__ = ["alpha_dropout", "dropout", "dropout1d", "dropout2d", "dropout3d",
@@ -90,8 +90,8 @@ def _alpha(input: Any, p: float, training: bool, shape: tuple[int, ...]) -> Any:
     keep = _keep_mask(input, shape, p) if p < 1 else xp_of(input).zeros(shape, dtype=x.dtype)
     a = (1 / np.sqrt((_ALPHA_PRIME**2 * p + 1) * (1 - p))) if p < 1 else 0.0
     b = -a * _ALPHA_PRIME * p
-    dropped = ops.add(ops.mul(input, record(keep * a, (), None, name="")),  # type: ignore[arg-type]
-                      record((1 - keep) * (a * _ALPHA_PRIME) + b, (), None, name=""))  # type: ignore[arg-type] # fmt: skip
+    dropped = ops.add(ops.mul(input, constant(keep * a)),
+                      constant((1 - keep) * (a * _ALPHA_PRIME) + b))  # fmt: skip
     return dropped
 
 

@@ -1,12 +1,14 @@
 """Activation layers (``torch.nn.modules.activation``); MultiheadAttention lives in attention.py.
 
-Only PReLU holds a parameter. Each class keeps PyTorch's constructor and ``extra_repr``.
+Only PReLU holds a parameter. Each class keeps PyTorch's constructor and ``extra_repr``; its
+``forward`` is the matching ``nn.functional`` function (``_fn``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from paramtool.nn import functional as F  # noqa: N812 - PyTorch's name
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, empty_parameter, inplace_suffix
 
@@ -14,16 +16,26 @@ from paramtool.nn.layers._utils import Layer, empty_parameter, inplace_suffix
 class _Stateless(Layer):
     """An activation with no arguments (PyTorch accepts and ignores any)."""
 
+    _fn: Any
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
+
+    def forward(self, input: Any) -> Any:
+        return type(self)._fn(input)
 
 
 class _InplaceOnly(Layer):
     """An activation whose only argument is ``inplace``."""
 
+    _fn: Any
+
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
+
+    def forward(self, input: Any) -> Any:
+        return type(self)._fn(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return inplace_suffix(self.inplace, first=True)
@@ -32,9 +44,14 @@ class _InplaceOnly(Layer):
 class _Dim(Layer):
     """An activation along one dimension (``dim``)."""
 
+    _fn: Any
+
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
+
+    def forward(self, input: Any) -> Any:
+        return type(self)._fn(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -43,49 +60,78 @@ class _Dim(Layer):
 class Sigmoid(_Stateless):
     """Logistic sigmoid."""
 
+    _fn = staticmethod(F.sigmoid)
+
 
 class Tanh(_Stateless):
     """Hyperbolic tangent."""
+
+    _fn = staticmethod(F.tanh)
 
 
 class LogSigmoid(_Stateless):
     """log(sigmoid(x))."""
 
+    _fn = staticmethod(F.logsigmoid)
+
 
 class Softsign(_Stateless):
     """x / (1 + |x|)."""
+
+    _fn = staticmethod(F.softsign)
 
 
 class Tanhshrink(_Stateless):
     """x - tanh(x)."""
 
+    _fn = staticmethod(F.tanhshrink)
+
 
 class Softmax2d(_Stateless):
     """Softmax over channels at every spatial location."""
+
+    def forward(self, input: Any) -> Any:
+        if input.dim() not in (3, 4):
+            raise ValueError(
+                f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D instead"
+            )
+        return F.softmax(input, -3)
 
 
 class ReLU(_InplaceOnly):
     """max(0, x)."""
 
+    _fn = staticmethod(F.relu)
+
 
 class ReLU6(_InplaceOnly):
     """min(max(0, x), 6)."""
+
+    _fn = staticmethod(F.relu6)
 
 
 class SiLU(_InplaceOnly):
     """x * sigmoid(x) (swish)."""
 
+    _fn = staticmethod(F.silu)
+
 
 class Mish(_InplaceOnly):
     """x * tanh(softplus(x))."""
+
+    _fn = staticmethod(F.mish)
 
 
 class SELU(_InplaceOnly):
     """Scaled ELU (Klambauer et al., 2017)."""
 
+    _fn = staticmethod(F.selu)
+
 
 class Hardswish(_InplaceOnly):
     """x * relu6(x + 3) / 6; no extra_repr in PyTorch."""
+
+    _fn = staticmethod(F.hardswish)
 
     def extra_repr(self) -> str:
         return ""
@@ -94,6 +140,8 @@ class Hardswish(_InplaceOnly):
 class Hardsigmoid(_InplaceOnly):
     """relu6(x + 3) / 6; no extra_repr in PyTorch."""
 
+    _fn = staticmethod(F.hardsigmoid)
+
     def extra_repr(self) -> str:
         return ""
 
@@ -101,13 +149,19 @@ class Hardsigmoid(_InplaceOnly):
 class Softmax(_Dim):
     """Softmax along ``dim``."""
 
+    _fn = staticmethod(F.softmax)
+
 
 class Softmin(_Dim):
     """Softmin along ``dim``."""
 
+    _fn = staticmethod(F.softmin)
+
 
 class LogSoftmax(_Dim):
     """log(softmax(x)) along ``dim``."""
+
+    _fn = staticmethod(F.log_softmax)
 
 
 class GLU(Layer):
@@ -116,6 +170,9 @@ class GLU(Layer):
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim
+
+    def forward(self, input: Any) -> Any:
+        return F.glu(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -127,6 +184,9 @@ class GELU(Layer):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = approximate
+
+    def forward(self, input: Any) -> Any:
+        return F.gelu(input, approximate=self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -140,6 +200,9 @@ class LeakyReLU(Layer):
         self.negative_slope = negative_slope
         self.inplace = inplace
 
+    def forward(self, input: Any) -> Any:
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
+
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}{inplace_suffix(self.inplace)}"
 
@@ -152,12 +215,18 @@ class ELU(Layer):
         self.alpha = alpha
         self.inplace = inplace
 
+    def forward(self, input: Any) -> Any:
+        return F.elu(input, self.alpha, self.inplace)
+
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}{inplace_suffix(self.inplace)}"
 
 
 class CELU(ELU):
     """Continuously differentiable ELU."""
+
+    def forward(self, input: Any) -> Any:
+        return F.celu(input, self.alpha, self.inplace)
 
 
 class Threshold(Layer):
@@ -168,6 +237,9 @@ class Threshold(Layer):
         self.threshold = threshold
         self.value = value
         self.inplace = inplace
+
+    def forward(self, input: Any) -> Any:
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}{inplace_suffix(self.inplace)}"
@@ -197,6 +269,9 @@ class Hardtanh(Layer):
                 f"max_val ({self.max_val}) must be greater than min_val ({self.min_val})"
             )
 
+    def forward(self, input: Any) -> Any:
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}{inplace_suffix(self.inplace)}"
 
@@ -212,6 +287,9 @@ class RReLU(Layer):
         self.upper = upper
         self.inplace = inplace
 
+    def forward(self, input: Any) -> Any:
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}{inplace_suffix(self.inplace)}"
 
@@ -224,6 +302,9 @@ class Softplus(Layer):
         self.beta = beta
         self.threshold = threshold
 
+    def forward(self, input: Any) -> Any:
+        return F.softplus(input, self.beta, self.threshold)
+
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
 
@@ -235,12 +316,18 @@ class Hardshrink(Layer):
         super().__init__()
         self.lambd = lambd
 
+    def forward(self, input: Any) -> Any:
+        return F.hardshrink(input, self.lambd)
+
     def extra_repr(self) -> str:
         return f"{self.lambd}"
 
 
 class Softshrink(Hardshrink):
     """x - lambd * sign(x) if |x| > lambd else 0."""
+
+    def forward(self, input: Any) -> Any:
+        return F.softshrink(input, self.lambd)
 
 
 class PReLU(Layer):
@@ -265,6 +352,9 @@ class PReLU(Layer):
     def reset_parameters(self) -> None:
         """Every slope back to ``init``."""
         init.constant_(self.weight, self.init)
+
+    def forward(self, input: Any) -> Any:
+        return F.prelu(input, self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"

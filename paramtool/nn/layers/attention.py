@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from paramtool.nn import functional as F  # noqa: N812 - PyTorch's name
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, empty_parameter
 from paramtool.nn.layers.linear import NonDynamicallyQuantizableLinear
@@ -105,3 +106,31 @@ class MultiheadAttention(Layer):
             init.xavier_normal_(self.bias_k)
         if self.bias_v is not None:
             init.xavier_normal_(self.bias_v)
+
+    def forward(
+        self, query: Any, key: Any, value: Any, key_padding_mask: Any = None,
+        need_weights: bool = True, attn_mask: Any = None, average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Any, Any]:  # fmt: skip
+        """Attend from ``query`` to ``key``/``value``; returns ``(output, weights or None)``.
+
+        Inputs are ``(L, N, E)`` (``(N, L, E)`` with ``batch_first``) or unbatched ``(L, E)``.
+        Bool masks block where True; float masks are added to the scores.
+        """
+        batched = query.dim() == 3
+        if self.batch_first and batched:
+            query, key, value = (x.transpose(1, 0) for x in (query, key, value))
+        separate = not self._qkv_same_embed_dim
+        output, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
+            self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
+            self.out_proj.weight, self.out_proj.bias, training=self.training,
+            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
+            use_separate_proj_weight=separate, q_proj_weight=getattr(self, "q_proj_weight", None),
+            k_proj_weight=getattr(self, "k_proj_weight", None),
+            v_proj_weight=getattr(self, "v_proj_weight", None),
+            average_attn_weights=average_attn_weights, is_causal=is_causal,
+        )  # fmt: skip
+        if self.batch_first and batched:
+            output = output.transpose(1, 0)
+        return output, weights

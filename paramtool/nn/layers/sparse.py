@@ -11,6 +11,7 @@ from typing import Any
 
 from paramtool.core.random import Stream
 from paramtool.core.recipes import Recipe
+from paramtool.nn import functional as F  # noqa: N812 - PyTorch's name
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, empty_parameter
 from paramtool.nn.parameter import Parameter
@@ -153,6 +154,11 @@ class Embedding(_EmbeddingTable):
         )  # fmt: skip
         self.sparse = sparse
 
+    def forward(self, input: Any) -> Any:
+        """The rows of ``weight`` that ``input`` indexes."""
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)  # fmt: skip
+
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
@@ -222,6 +228,14 @@ class EmbeddingBag(_EmbeddingTable):
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset
+
+    def forward(self, input: Any, offsets: Any = None, per_sample_weights: Any = None) -> Any:
+        """The bags' sums, means or maxima (see ``nn.functional.embedding_bag``)."""
+        return F.embedding_bag(
+            input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+            self.mode, self.sparse, per_sample_weights, self.include_last_offset,
+            self.padding_idx,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings!r}, {self.embedding_dim!r}"

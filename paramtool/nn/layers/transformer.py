@@ -10,6 +10,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from paramtool.core import factories, ops
+from paramtool.nn import functional as F  # noqa: N812 - PyTorch's name
 from paramtool.nn import init
 from paramtool.nn.containers import ModuleList
 from paramtool.nn.layers._utils import Layer
@@ -78,6 +80,30 @@ class _TransformerLayer(Layer):
             setattr(self, f"dropout{i}", Dropout(dropout))
         self.activation = _activation(activation)
 
+    def _act(self, x: Any) -> Any:
+        if self.activation == "relu":
+            return F.relu(x)
+        if self.activation == "gelu":
+            return F.gelu(x)
+        return self.activation(x)
+
+    def _attend(self, attn: Module, x: Any, memory: Any, mask: Any, padding: Any,
+                is_causal: bool, dropout: Module) -> Any:  # fmt: skip
+        out = attn(x, memory, memory, attn_mask=mask, key_padding_mask=padding,
+                   need_weights=False, is_causal=is_causal)[0]  # fmt: skip
+        return dropout(out)
+
+    def _ff_block(self, x: Any) -> Any:
+        out = self.linear2(self.dropout(self._act(self.linear1(x))))
+        return getattr(self, f"dropout{len(self._attentions) + 1}")(out)
+
+    def _residual(self, x: Any, index: int, block: Callable[[Any], Any]) -> Any:
+        """``x + block(norm(x))`` (norm_first) or ``norm(x + block(x))``."""
+        norm = getattr(self, f"norm{index}")
+        if self.norm_first:
+            return ops.add(x, block(norm(x)))
+        return norm(ops.add(x, block(x)))
+
 
 class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention then a feed-forward network (Vaswani et al., 2017).
@@ -91,6 +117,13 @@ class TransformerEncoderLayer(_TransformerLayer):
 
     _attentions = ("self_attn",)
 
+    def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
+                is_causal: bool = False) -> Any:  # fmt: skip
+        """Self-attention then the feed-forward block, each with a residual and a LayerNorm."""
+        x = self._residual(src, 1, lambda h: self._attend(
+            self.self_attn, h, h, src_mask, src_key_padding_mask, is_causal, self.dropout1))
+        return self._residual(x, 2, self._ff_block)
+
 
 class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention, attention over the encoder's memory, then a feed-forward network.
@@ -103,6 +136,17 @@ class TransformerDecoderLayer(_TransformerLayer):
     """
 
     _attentions = ("self_attn", "multihead_attn")
+
+    def forward(self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
+                tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+                tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Any:  # fmt: skip
+        """Self-attention, attention over ``memory``, then the feed-forward block."""
+        x = self._residual(tgt, 1, lambda h: self._attend(
+            self.self_attn, h, h, tgt_mask, tgt_key_padding_mask, tgt_is_causal, self.dropout1))
+        x = self._residual(x, 2, lambda h: self._attend(
+            self.multihead_attn, h, memory, memory_mask, memory_key_padding_mask,
+            memory_is_causal, self.dropout2))
+        return self._residual(x, 3, self._ff_block)
 
 
 class TransformerEncoder(Layer):
@@ -124,6 +168,16 @@ class TransformerEncoder(Layer):
         self.use_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
 
+    def forward(self, src: Any, mask: Any = None, src_key_padding_mask: Any = None,
+                is_causal: bool | None = None) -> Any:  # fmt: skip
+        """Each layer in turn, then ``norm``. (Padded positions are computed, not zeroed: the
+        nested-tensor fast path of PyTorch's eval mode is not reproduced.)"""
+        output = src
+        for layer in self.layers:
+            output = layer(output, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                           is_causal=bool(is_causal) and mask is not None)  # fmt: skip
+        return output if self.norm is None else self.norm(output)
+
 
 class TransformerDecoder(Layer):
     """``num_layers`` deep copies of ``decoder_layer`` in ``layers``, then an optional ``norm``."""
@@ -135,6 +189,17 @@ class TransformerDecoder(Layer):
         self.layers = _get_clones(decoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
+
+    def forward(self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
+                tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+                tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Any:  # fmt: skip
+        """Each layer in turn over ``memory``, then ``norm``."""
+        output = tgt
+        for layer in self.layers:
+            output = layer(output, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                           memory_key_padding_mask, bool(tgt_is_causal) and tgt_mask is not None,
+                           memory_is_causal)  # fmt: skip
+        return output if self.norm is None else self.norm(output)
 
 
 class Transformer(Layer):
@@ -184,3 +249,23 @@ class Transformer(Layer):
         for p in self.parameters():
             if p.dim() > 1:
                 init.xavier_uniform_(p)
+
+    def forward(self, src: Any, tgt: Any, src_mask: Any = None, tgt_mask: Any = None,
+                memory_mask: Any = None, src_key_padding_mask: Any = None,
+                tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+                src_is_causal: bool | None = None, tgt_is_causal: bool | None = None,
+                memory_is_causal: bool = False) -> Any:  # fmt: skip
+        """Encode ``src``, then decode ``tgt`` over the encoder's output."""
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)  # fmt: skip
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)  # fmt: skip
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Any:
+        """A float ``(sz, sz)`` mask: 0 on and below the diagonal, -inf above."""
+        ones = factories.ones(sz, sz, dtype=dtype, device=device)
+        return ops.masked_fill(factories.zeros(sz, sz, dtype=dtype, device=device),
+                               ops.logical_not(ops.tril(ones).bool()), float("-inf"))  # fmt: skip
