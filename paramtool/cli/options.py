@@ -81,6 +81,46 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _complete_scheme(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ``--scheme`` and of the scheme part of ``--rule``."""
+    from click.shell_completion import CompletionItem  # noqa: PLC0415 - only when completing
+
+    from paramtool.nn.init.schemes import scheme_names  # noqa: PLC0415
+
+    head, eq, tail = incomplete.rpartition("=") if param.name == "rules" else ("", "", incomplete)
+    return [
+        CompletionItem(head + eq + name, help=summary)
+        for name, summary in scheme_names().items()
+        if name.startswith(tail)
+    ]
+
+
+def scheme_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--scheme``, ``--rule`` (repeatable) and ``--seed``; the help lists the schemes."""
+    from paramtool.nn.init.schemes import scheme_names  # noqa: PLC0415 - for the help text
+
+    names = ", ".join(scheme_names())
+    func = click.option("--seed", type=int, help="Random seed (default: paramtool's global seed).")(
+        func
+    )
+    func = click.option(
+        "--rule",
+        "rules",
+        metavar="PATTERN=SCHEME",
+        multiple=True,
+        shell_complete=_complete_scheme,
+        help="Scheme for names matching a glob ('*.bias=zeros') or for the parameters of a "
+        "module type ('type:Embedding=normal:std=0.02'); repeatable, the last match wins.",
+    )(func)
+    return click.option(
+        "--scheme",
+        metavar="SCHEME",
+        shell_complete=_complete_scheme,
+        help=f"Initialisation scheme, NAME or NAME:KEY=VALUE,... (normal:std=0.02). NAME is one "
+        f"of: {names}.",
+    )(func)
+
+
 json_option = click.option(
     "--json",
     "as_json",

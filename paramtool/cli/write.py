@@ -14,6 +14,7 @@ from paramtool.cli.options import (
     json_option,
     model_argument,
     model_options,
+    scheme_options,
 )
 from paramtool.cli.progress import progress
 from paramtool.cli.render import count, emit, make_console, number, shape, size, table
@@ -22,24 +23,6 @@ from paramtool.export import ModelRecipe, ModelSource, check_target, write_check
 from paramtool.models.loader import DEFAULT_MODEL_FILE, split_assignments
 from paramtool.nn.init.schemes import InitReport
 from paramtool.report.stats import add_init_stats
-
-
-def scheme_options(func: Any) -> Any:
-    """``--scheme``, ``--rule`` (repeatable) and ``--seed``."""
-    func = click.option("--seed", type=int, help="Random seed (default: paramtool's global seed).")(
-        func
-    )
-    func = click.option(
-        "--rule",
-        "rules",
-        metavar="PATTERN=SCHEME",
-        multiple=True,
-        help="Scheme for names matching a glob, e.g. '*.bias=zeros' (repeatable; last match wins).",
-    )(func)
-    return click.option("--scheme", help="Initialisation scheme, e.g. kaiming or normal:std=0.02.")(
-        func
-    )
-
 
 dtype_option = click.option(
     "--dtype", help="Convert floating-point tensors to this dtype (bfloat16, float16, ...)."

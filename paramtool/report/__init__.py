@@ -3,7 +3,16 @@
 Nothing here prints; :mod:`paramtool.cli` renders these objects as tables or JSON.
 """
 
-from paramtool.report.compare import Diff, LoadCheck, Mismatch, TensorDiff, check_load, diff
+from paramtool.report.compare import (
+    Diff,
+    LoadCheck,
+    Mismatch,
+    TensorDiff,
+    check_load,
+    compare_values,
+    default_tolerance,
+    diff,
+)
 from paramtool.report.inventory import (
     BUFFER,
     PARAMETER,
@@ -34,7 +43,9 @@ __all__ = [
     "TreeNode",
     "build_tree",
     "check_load",
+    "compare_values",
     "compute_totals",
+    "default_tolerance",
     "diff",
     "from_checkpoint",
     "from_module",

@@ -8,7 +8,7 @@ one tensor at a time.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,10 +43,15 @@ class TensorDiff:
 
     Attributes:
         name: The tensor's name.
-        max_abs: Largest ``|a - b|``.
-        max_rel: Largest ``|a - b| / |b|`` over elements where ``b != 0``.
-        cosine: Cosine similarity of the flattened tensors (1.0 for two zero tensors).
-        close: True when every element satisfies ``|a - b| <= atol + rtol * |b|``.
+        max_abs: Largest ``|a - b|`` (complex values: the modulus); ``inf`` when a NaN or an
+            infinity on one side meets another value on the other.
+        max_rel: Largest ``|a - b| / |b|`` over elements where ``b`` is finite and non-zero;
+            NaN (shown ``-``) when there is no such element.
+        cosine: Cosine similarity of the flattened tensors over the elements finite on both
+            sides (1.0 for two zero tensors; NaN when undefined). Complex tensors count as
+            real vectors of twice the length.
+        close: True when every element satisfies ``|a - b| <= atol + rtol * |b|``, NaN
+            matching NaN and an infinity the same infinity.
     """
 
     name: str
@@ -56,12 +61,32 @@ class TensorDiff:
     close: bool
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN written as None)."""
+        """A JSON-ready dict (NaN and infinities written as None)."""
         data = dict(vars(self))
         for key in ("max_abs", "max_rel", "cosine"):
             if not math.isfinite(data[key]):
                 data[key] = None
         return data
+
+
+#: Default (rtol, atol) per dtype, those of ``torch.testing.assert_close``; float8 at twice
+#: its machine epsilon, as bfloat16 is. Integers and bool compare exactly.
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-7, 1e-7), "complex128": (1e-7, 1e-7),
+    "float32": (1.3e-6, 1e-5), "complex64": (1.3e-6, 1e-5),
+    "float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5),
+    "float8_e4m3fn": (0.25, 1e-5), "float8_e4m3fnuz": (0.25, 1e-5),
+    "float8_e5m2": (0.5, 1e-5), "float8_e5m2fnuz": (0.5, 1e-5), "float8_e8m0fnu": (1.0, 1e-5),
+}  # fmt: skip
+
+
+def default_tolerance(dtypes: Iterable[str]) -> tuple[float, float]:
+    """``(rtol, atol)`` for comparing tensors of these dtypes: the loosest among them.
+
+    A bfloat16 copy of float32 weights is then "same", while a float32 re-draw is not.
+    """
+    found = [TOLERANCES[d] for d in dtypes if d in TOLERANCES]
+    return (max(r for r, _ in found), max(a for _, a in found)) if found else (0.0, 0.0)
 
 
 @dataclass
@@ -76,6 +101,7 @@ class Diff:
         tensors: Value comparisons of every name with equal shapes on both sides.
         atol: Absolute tolerance used.
         rtol: Relative tolerance used.
+        scaled_to: The dtype the default tolerance was taken from, or None when given.
     """
 
     only_in_a: list[str] = field(default_factory=list)
@@ -85,6 +111,7 @@ class Diff:
     tensors: list[TensorDiff] = field(default_factory=list)
     atol: float = 0.0
     rtol: float = 0.0
+    scaled_to: str | None = None
 
     @property
     def differing(self) -> list[TensorDiff]:
@@ -113,8 +140,8 @@ class Diff:
 def diff(
     a: Inventory,
     b: Inventory,
-    atol: float = 1e-8,
-    rtol: float = 1e-5,
+    atol: float | None = None,
+    rtol: float | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> Diff:
     """Compare two inventories name by name, and the values of names present in both.
@@ -122,18 +149,33 @@ def diff(
     Args:
         a: The first model or checkpoint.
         b: The second.
-        atol: Absolute tolerance (``numpy.allclose`` convention, B the reference).
-        rtol: Relative tolerance.
+        atol: Absolute tolerance (``numpy.allclose`` convention, B the reference); None: the
+            default of the least precise dtype compared (:func:`default_tolerance`).
+        rtol: Relative tolerance; None as for ``atol``.
         progress: Called with (name, nbytes) after each compared tensor.
+
+    Raises:
+        ValueError: a tolerance that is negative or not finite.
     """
+    for label, value in (("atol", atol), ("rtol", rtol)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{label} must be a finite number >= 0, got {value}")
     rows_a = {r.name: r for r in a.rows}
     rows_b = {r.name: r for r in b.rows}
-    result = Diff(atol=atol, rtol=rtol)
+    result = Diff()
     result.only_in_a = _only_in(rows_a, rows_b)
     result.only_in_b = _only_in(rows_b, rows_a)
     pairs = _same_shape_pairs(rows_a, rows_b, result.shape_changes, result.dtype_changes)
+    dtypes = {r.dtype for _, ra, rb in pairs for r in (ra, rb)}
+    default_rtol, default_atol = default_tolerance(dtypes)
+    result.rtol = default_rtol if rtol is None else rtol
+    result.atol = default_atol if atol is None else atol
+    if atol is None or rtol is None:
+        found = [d for d in dtypes if TOLERANCES.get(d) == (default_rtol, default_atol)]
+        result.scaled_to = found[0] if found else None
     for name, ra, rb in pairs:
-        result.tensors.append(compare_values(name, a.values(name), b.values(name), atol, rtol))
+        values = compare_values(name, a.values(name), b.values(name), result.atol, result.rtol)
+        result.tensors.append(values)
         if progress is not None:
             progress(name, _larger(ra, rb))
     return result
@@ -174,7 +216,7 @@ def _larger(ra: TensorRow, rb: TensorRow) -> int:
 
 
 def compare_values(name: str, a: Any, b: Any, atol: float, rtol: float) -> TensorDiff:
-    """Compare two arrays of one shape, in float64 chunks.
+    """Compare two arrays of one shape in chunks, in float64 (complex128 for complex values).
 
     Args:
         name: The tensor's name, kept in the result.
@@ -184,31 +226,33 @@ def compare_values(name: str, a: Any, b: Any, atol: float, rtol: float) -> Tenso
         rtol: Relative tolerance.
     """
     flat_a, flat_b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
-    max_abs = max_rel = 0.0
+    wide = np.complex128 if np.iscomplexobj(flat_a) or np.iscomplexobj(flat_b) else np.float64
+    max_abs, max_rel, rel_defined = 0.0, 0.0, False
     dot = norm_a = norm_b = 0.0
     close = True
     for start in range(0, flat_a.size, CHUNK):
-        ca = flat_a[start : start + CHUNK].astype(np.float64)
-        cb = flat_b[start : start + CHUNK].astype(np.float64)
-        err = np.abs(ca - cb)
+        ca = flat_a[start : start + CHUNK].astype(wide)
+        cb = flat_b[start : start + CHUNK].astype(wide)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(ca - cb)
         same = (ca == cb) | (np.isnan(ca) & np.isnan(cb))
         err[same] = 0.0
-        max_abs = max(max_abs, _nanmax(err))
+        err[np.isnan(err)] = np.inf  # NaN or inf meeting another value: as far apart as can be
+        max_abs = max(max_abs, float(err.max(initial=0.0)))
         scale = np.abs(cb)
-        nonzero = scale > 0
-        if nonzero.any():
-            max_rel = max(max_rel, _nanmax(err[nonzero] / scale[nonzero]))
-        close = close and bool(np.all(same | (err <= atol + rtol * scale)))
-        dot += float(np.dot(ca, cb))
-        norm_a += float(np.dot(ca, ca))
-        norm_b += float(np.dot(cb, cb))
-    return TensorDiff(name, max_abs, max_rel, _cosine(dot, norm_a, norm_b), close)
-
-
-def _nanmax(values: np.ndarray) -> float:
-    if values.size == 0:
-        return 0.0
-    return math.nan if np.isnan(values).any() else float(values.max())
+        usable = (scale > 0) & np.isfinite(scale)
+        if usable.any():
+            rel_defined = True
+            max_rel = max(max_rel, float((err[usable] / scale[usable]).max()))
+        with np.errstate(invalid="ignore"):
+            close = close and bool(np.all(same | (err <= atol + rtol * scale)))
+        finite = np.isfinite(ca) & np.isfinite(cb)
+        fa, fb = ca[finite], cb[finite]
+        dot += float(np.vdot(fa, fb).real)
+        norm_a += float(np.vdot(fa, fa).real)
+        norm_b += float(np.vdot(fb, fb).real)
+    cosine = _cosine(dot, norm_a, norm_b) if flat_a.size else math.nan
+    return TensorDiff(name, max_abs, max_rel if rel_defined else math.nan, cosine, close)
 
 
 def _cosine(dot: float, norm_a: float, norm_b: float) -> float:

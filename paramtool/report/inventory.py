@@ -221,7 +221,7 @@ def _row(
     return TensorRow(name=name, shape=shape, dtype=label, numel=numel, nbytes=int(nbytes), **extra)
 
 
-def from_module(model: Any, source: str | None = None) -> Inventory:
+def from_module(model: Any, source: str | None = None, seed: int | None = None) -> Inventory:
     """The inventory of a Module: parameters and buffers, every name, without materialising.
 
     Rows follow ``state_dict()`` order, non-persistent buffers at their place in it (as PyTorch
@@ -232,6 +232,8 @@ def from_module(model: Any, source: str | None = None) -> Inventory:
     Args:
         model: A :class:`paramtool.nn.Module`.
         source: What to call it in reports (default: the class name).
+        seed: The seed deferred values are computed with (default: the global seed), as an
+            export with that seed writes them.
     """
     named: list[tuple[str, Any, str]] = [
         (name, t, PARAMETER) for name, t in model.named_parameters(remove_duplicate=False)
@@ -261,7 +263,7 @@ def from_module(model: Any, source: str | None = None) -> Inventory:
         ties=ties,
         model=model,
         # a tied name's values are those of its canonical name, as exported and materialised
-        _values=lambda name: _module_values(tensors[name], kept_of[name]),
+        _values=lambda name: _module_values(tensors[name], kept_of[name], seed),
     )
 
 
@@ -276,8 +278,8 @@ def _module_order(model: Any) -> list[str]:
     return names
 
 
-def _module_values(tensor: Any, name: str) -> np.ndarray:
-    array = tensor.compute(name=name) if tensor.is_deferred else tensor.numpy()
+def _module_values(tensor: Any, name: str, seed: int | None) -> np.ndarray:
+    array = tensor.compute(name=name, seed=seed) if tensor.is_deferred else tensor.numpy()
     return np.asarray(array.get() if hasattr(array, "get") else array)
 
 
