@@ -103,6 +103,28 @@ def test_kill_9_mid_export_leaves_the_old_checkpoint_and_a_rerun_completes(
     assert leftovers(tmp_path) == []
 
 
+def test_kill_9_at_any_moment_leaves_the_old_or_the_new_checkpoint(
+    tmp_path: Path, old: tuple[Path, dict[str, bytes]]
+) -> None:
+    target, before = old
+    new = snapshot(export(tmp_path / "new", LARGER, seed=2, shard="6MB"))
+    new["config.json"] = before["config.json"]
+    started = time.monotonic()
+    assert spawn(tmp_path / "timing", LARGER, seed=2, shard="6MB").wait(timeout=120) == 0
+    took = time.monotonic() - started
+    for fraction in (0.4, 0.8, 1.0):  # from mid-shard to about the swap itself
+        process = spawn(target, LARGER, seed=2, shard="6MB")
+        time.sleep(took * fraction)
+        process.kill()
+        process.wait()
+        assert snapshot(target) in (before, new), fraction
+        open_checkpoint(target)  # loads, whole
+    again = spawn(target, LARGER, seed=2, shard="6MB")
+    assert again.wait(timeout=120) == 0
+    assert snapshot(target) == new
+    assert leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_terminating_signals_clean_up_like_sigint(
     tmp_path: Path, old: tuple[Path, dict[str, bytes]], sig: signal.Signals
@@ -163,9 +185,15 @@ def test_empty_or_bad_out_is_a_usage_error_that_touches_nothing(
         assert result.exit_code == 2, (out, result.output)
         assert "Invalid value for 'OUT'" in result.output
     (tmp_path / "file").write_text("x")
-    assert invoke("export", tmp_path / "file", *cli_args(SMALL, seed=2)).exit_code == 2
+    (tmp_path / "link").symlink_to(target)
+    for out in (tmp_path / "file", tmp_path / "link"):
+        assert invoke("export", out, *cli_args(SMALL, seed=2)).exit_code == 2, out
     assert invoke("export", tmp_path, "--model", str(LLAMA)).exit_code == 2
+    assert invoke("export", target / "x.safetensors", "--max-shard-size", "1MB").exit_code == 2
+    bad = invoke("export", tmp_path / "new", *cli_args(SMALL, seed=2), "--metadata", "novalue")
+    assert bad.exit_code == 2 and "Invalid value for '--metadata'" in bad.output
     assert snapshot(target) == before and leftovers(tmp_path) == []
+    assert not (tmp_path / "new").exists()
 
 
 def test_stale_temps_of_dead_writers_are_removed_by_the_next_write(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
 
     Raises:
         ExportError: an empty path, one with a NUL, the filesystem root or a folder holding the
-            current directory (it would be swapped away), or a path whose kind does not match.
+            current directory (it would be swapped away), a symbolic link to a folder, or a
+            path whose kind does not match.
     """
     text = os.fspath(out)
     if not text.strip():
@@ -46,6 +47,8 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
     resolved = path.resolve()
     if folder and (resolved == Path(resolved.anchor) or Path.cwd().is_relative_to(resolved)):
         raise ExportError(f"{text}: writing a checkpoint folder here would replace the current folder; name a new or checkpoint folder")  # fmt: skip
+    if folder and path.is_symlink():
+        raise ExportError(f"{text}: is a symbolic link; give the folder it points to")
     if folder and path.exists() and not path.is_dir():
         raise ExportError(f"{text}: exists and is not a folder")
     if not folder and path.is_dir():
