@@ -95,3 +95,29 @@ def test_a_state_dict_loads_into_its_model_file() -> None:
         result = invoke("load", MODELS / "tiny_lm.py", FIXTURES / target)
         assert result.exit_code == 0, (target, result.output)
         assert "load (strict): ok" in result.stdout
+
+
+def test_inspect_lists_a_training_checkpoints_keys() -> None:
+    result = invoke("inspect", FIXTURES / "lightning.ckpt", "--json")
+    assert result.exit_code == 0, result.output
+    data = validate(result.stdout, "inspect")
+    assert data["key"] == "state_dict" and data["contents"]["epoch"] == "int 3"
+    assert json.loads(data["metadata"]["hyper_parameters"])["name"] == "tiny"
+    assert len(data["tensors"]) == 19
+    text = invoke("inspect", FIXTURES / "lightning.ckpt").stdout
+    assert "top-level keys (tensors read from 'state_dict'; pick another with --key):" in text
+    assert "  optimizer_states: list of 1 entry, 54 tensors inside" in text
+    wrong = invoke("inspect", FIXTURES / "lightning.ckpt", "--key", "optimizer_states")
+    assert wrong.exit_code == 1
+    assert wrong.stderr.strip().endswith("'optimizer_states' holds list of 1 entry, 54 tensors inside, not tensors")  # fmt: skip
+
+
+def test_links_out_of_the_folder_need_follow_links(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.bin"
+    outside.write_bytes((FIXTURES / "tiny_lm.bin").read_bytes())
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "pytorch_model.bin").symlink_to(outside)
+    refused = invoke("stats", folder)
+    assert refused.exit_code == 1 and "--follow-links" in refused.stderr
+    assert invoke("stats", folder, "--follow-links").exit_code == 0

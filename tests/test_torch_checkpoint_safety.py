@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch_files
-from cli_support import invoke
+from cli_support import invoke, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,3 +175,12 @@ def test_random_bytes_after_a_pickle_start_raise_only_checkpoint_errors(tmp_path
     path.write_bytes(b"\x80\x02" + tail)
     with contextlib.suppress(CheckpointError):
         open_checkpoint(path)
+
+
+def test_a_fifo_is_refused_at_once_by_every_reading_command(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.bin"
+    os.mkfifo(fifo)
+    for command in (["inspect", fifo], ["stats", fifo], ["convert", fifo, tmp_path / "o.safetensors"]):  # fmt: skip
+        done = run(*command)  # a blocking open would hang until the 120 s timeout
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.strip().endswith("not a regular file; only regular files are read as checkpoints")  # fmt: skip

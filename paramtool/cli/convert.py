@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paramtool.cli.options import json_option
+from paramtool.cli.options import CheckpointOptions, checkpoint_options, json_option
 from paramtool.cli.write import dtype_option, output_options, output_path, write_and_report
 from paramtool.export.convert import CheckpointSource
 
@@ -12,19 +12,15 @@ from paramtool.export.convert import CheckpointSource
 @click.command()
 @click.argument("source", metavar="IN", type=click.Path())
 @click.argument("out", type=click.Path())
-@click.option("--key", metavar="NAME", help="Top-level key holding the tensors ('state_dict').")
 @dtype_option
-@click.option(
-    "--follow-links", is_flag=True, help="Read shards linked from outside the checkpoint folder."
-)
+@checkpoint_options
 @output_options
 @json_option
 def convert(
     source: str,
     out: str,
-    key: str | None,
     dtype: str | None,
-    follow_links: bool,
+    checkpoint_options: CheckpointOptions,
     max_shard_size: str | None,
     meta: tuple[str, ...],
     workers: int | None,
@@ -42,7 +38,7 @@ def convert(
     in the metadata as JSON. The old OUT stays until the new one is complete.
     """
     path, metadata = output_path(out, max_shard_size, workers, scheduler, meta)
-    reader = CheckpointSource(source, key, follow_links, dtype)
+    reader = CheckpointSource(source, dtype=dtype, **checkpoint_options.kwargs())
     write_and_report(
         reader, path, max_shard_size, metadata, workers, scheduler, as_json, "converting"
     )

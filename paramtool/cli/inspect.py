@@ -7,7 +7,9 @@ from typing import Any
 import click
 
 from paramtool.cli.options import (
+    CheckpointOptions,
     ModelOptions,
+    checkpoint_options,
     echo_json,
     json_option,
     model_argument,
@@ -16,6 +18,7 @@ from paramtool.cli.options import (
 from paramtool.cli.progress import progress
 from paramtool.cli.render import (
     make_console,
+    render_contents,
     render_memory,
     render_rows,
     render_stats,
@@ -48,6 +51,8 @@ def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
         "totals": full.totals.to_dict(),
         "ties": full.ties,
         "metadata": full.metadata,
+        "contents": full.contents,
+        "key": full.key,
     }
 
 
@@ -66,6 +71,7 @@ def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
 )
 @json_option
 @model_options
+@checkpoint_options
 def inspect(
     target: str,
     tree: bool,
@@ -75,17 +81,19 @@ def inspect(
     memory: bool,
     as_json: bool,
     model_options: ModelOptions,
+    checkpoint_options: CheckpointOptions,
 ) -> None:
     """List the tensors of TARGET with shapes, dtypes, counts, sizes and tie groups.
 
-    TARGET is a model file (.py, default ./model.py), a .safetensors file, a
-    model.safetensors.index.json, or a folder holding a checkpoint. A checkpoint is read
-    from its header alone unless --stats is given. With PyTorch and the library installed,
+    TARGET is a model file (.py, default ./model.py), a .safetensors file, a torch.save
+    file (.bin/.pt/.pth/.ckpt, read without running code from it), an index json, or a
+    folder holding a checkpoint. A checkpoint is read from its header alone unless --stats
+    is given; a training checkpoint's top-level keys are listed with what each holds. With PyTorch and the library installed,
     TARGET may also be torchvision:NAME, timm:NAME or hf:PATH (a config.json or its folder),
     built on the meta device. --memory shows, instead of the table, the bytes to hold the
     model in float32/bfloat16/float16/int8/int4 and to train it with Adam.
     """
-    full = open_inventory(target, **model_options.kwargs())
+    full = open_inventory(target, **model_options.kwargs(), **checkpoint_options.kwargs())
     shown = _filter(full, pattern)
     tree = tree or depth is not None
     root = build_tree(shown) if tree else None
@@ -112,6 +120,7 @@ def inspect(
     if values is not None:
         render_stats(console, values)
     render_totals(console, full, shown)
+    render_contents(console, full)
 
 
 @click.command()
@@ -119,13 +128,21 @@ def inspect(
 @click.option("--filter", "pattern", metavar="GLOB", help="Only names matching GLOB.")
 @json_option
 @model_options
-def stats(target: str, pattern: str | None, as_json: bool, model_options: ModelOptions) -> None:
+@checkpoint_options
+def stats(
+    target: str,
+    pattern: str | None,
+    as_json: bool,
+    model_options: ModelOptions,
+    checkpoint_options: CheckpointOptions,
+) -> None:
     """Per-tensor statistics of TARGET (mean, std, min, max, zeros, NaN and Inf counts).
 
     TARGET is a checkpoint (.safetensors, index json or folder) or a model file, whose
     tensors are then materialised one at a time. Exits 1 when a value is NaN or infinite.
     """
-    inventory = _filter(open_inventory(target, **model_options.kwargs()), pattern)
+    reading = {**model_options.kwargs(), **checkpoint_options.kwargs()}
+    inventory = _filter(open_inventory(target, **reading), pattern)
     values = _stats(inventory)
     if as_json:
         echo_json({"source": inventory.source, "stats": [s.to_dict() for s in values]})

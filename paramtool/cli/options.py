@@ -121,6 +121,40 @@ def scheme_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+@dataclass(frozen=True)
+class CheckpointOptions:
+    """How to read a checkpoint: ``--key`` and ``--follow-links``."""
+
+    key: str | None = None
+    follow_links: bool = False
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`paramtool.checkpoint.open_checkpoint`."""
+        return {"key": self.key, "follow_links": self.follow_links}
+
+
+def checkpoint_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--key`` and ``--follow-links``; the command receives ``checkpoint_options``."""
+
+    @click.option(
+        "--key",
+        metavar="NAME",
+        help="For a torch.save file holding more than a state dict: the top-level key whose "
+        "tensors to read (default: state_dict, model, ... or the only one holding tensors).",
+    )
+    @click.option(
+        "--follow-links",
+        is_flag=True,
+        help="Read checkpoint files linked from outside the checkpoint's folder (the Hugging "
+        "Face cache layout is read without it).",
+    )
+    @functools.wraps(func)
+    def wrapper(*pargs: Any, key: str | None, follow_links: bool, **kw: Any) -> Any:
+        return func(*pargs, checkpoint_options=CheckpointOptions(key, follow_links), **kw)
+
+    return wrapper
+
+
 json_option = click.option(
     "--json",
     "as_json",

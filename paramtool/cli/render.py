@@ -141,6 +141,15 @@ def provenance(metadata: dict[str, str]) -> dict[str, str]:
     }
 
 
+def render_contents(console: Output, inventory: Inventory) -> None:
+    """A training checkpoint's top-level keys, what each holds, and which was read."""
+    if not inventory.contents:
+        return
+    lines = [f"top-level keys (tensors read from {inventory.key!r}; pick another with --key):"]
+    lines += [f"  {key}: {what}" for key, what in inventory.contents.items()]
+    console.print("\n".join(lines))
+
+
 def _node_label(node: TreeNode) -> str:
     name = node.name or "(root)"
     each = " each" if node.repeat > 1 else ""

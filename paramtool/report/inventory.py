@@ -108,7 +108,10 @@ class Inventory:
         kind: ``model`` or ``checkpoint``.
         rows: One row per name, in state_dict (or file) order.
         ties: Groups of names reaching one tensor; the canonical name first.
-        metadata: A checkpoint's ``__metadata__`` (empty for models).
+        metadata: A checkpoint's ``__metadata__`` (empty for models); for a ``torch.save``
+            file, its plain non-tensor entries as JSON.
+        contents: For a file nesting its state dict: each top-level key and what it holds.
+        key: For such a file: the key whose tensors the rows are.
         model: The Module, for a model inventory.
         pattern: The glob the rows were filtered with, if any.
     """
@@ -118,6 +121,8 @@ class Inventory:
     rows: list[TensorRow]
     ties: list[list[str]] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    contents: dict[str, str] = field(default_factory=dict)
+    key: str | None = None
     model: Any = None
     pattern: str | None = None
     _values: Callable[[str], Any] | None = field(default=None, repr=False)
@@ -304,5 +309,7 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
         rows=rows,
         ties=ties,
         metadata=dict(checkpoint.metadata),
+        contents=dict(checkpoint.contents),
+        key=checkpoint.key,
         _values=checkpoint.array,  # resolves a tied name to its kept tensor
     )

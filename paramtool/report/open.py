@@ -25,6 +25,8 @@ def open_inventory(
     args: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     torch: str = "auto",
+    key: str | None = None,
+    follow_links: bool = False,
 ) -> Inventory:
     """The inventory of a model file (constructed deferred) or of a checkpoint (its header).
 
@@ -34,10 +36,12 @@ def open_inventory(
         args: For a model file: constructor arguments.
         config: For a model file: a config dict.
         torch: For a model file: ``auto``, ``paramtool`` or ``pytorch`` (``--torch``).
+        key: For a checkpoint nesting its state dict: the top-level key to read.
+        follow_links: For a checkpoint: read files linked from outside its folder.
 
     Raises:
         ModelLoadError: the model file fails, or model options were given for a checkpoint.
-        SafetensorsError: the checkpoint is malformed.
+        CheckpointError: the checkpoint is malformed or refused.
     """
     if is_model_file(target):
         model = open_model(target, entry, args, config, torch)
@@ -48,4 +52,4 @@ def open_inventory(
         raise ModelLoadError(
             f"{target}: --entry/--arg/--config apply to model files, not checkpoints"
         )
-    return from_checkpoint(open_checkpoint(target), source=str(target))
+    return from_checkpoint(open_checkpoint(target, key, follow_links), source=str(target))
