@@ -176,6 +176,19 @@ def check_dtype(device: Device, dtype: Any) -> None:
     )
 
 
+def to_host(array: Any) -> np.ndarray:
+    """The values of an array as a numpy array: the one way arrays come to the host.
+
+    A numpy array (or scalar) is returned as it is; a cupy array is copied from its GPU; any
+    other array-like goes through ``numpy.asarray``.
+    """
+    if isinstance(array, np.ndarray | np.generic):
+        return array
+    if device_of(array).type == "cuda":
+        return array.get()
+    return np.asarray(array)
+
+
 def to_device(array: Any, device: Device) -> Any:
     """Copy an array to ``device`` (no copy when it is already there).
 
@@ -187,7 +200,7 @@ def to_device(array: Any, device: Device) -> Any:
     if source == device:
         return array
     if device.type == "cpu":
-        return array.get()
+        return to_host(array)
     check_dtype(device, array.dtype)
     xp = device.xp
     # cupy.asarray copies to the *current* device (a host array, or one on another GPU), so

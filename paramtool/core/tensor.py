@@ -15,7 +15,15 @@ import numpy as np
 
 from paramtool.core import autograd as _autograd
 from paramtool.core import random as _random
-from paramtool.core.device import CPU, Device, as_device, check_dtype, device_of, to_device
+from paramtool.core.device import (
+    CPU,
+    Device,
+    as_device,
+    check_dtype,
+    device_of,
+    to_device,
+    to_host,
+)
 from paramtool.core.dtypes import as_dtype, dtype_name, is_floating_point
 from paramtool.core.recipes import Recipe
 from paramtool.core.tensor_ops import TensorOps
@@ -448,7 +456,7 @@ def _holds_float64(data: Any) -> bool:
 
 
 def _astype_gpu(array: Any, dtype: np.dtype) -> Any:
-    return to_device(to_device(array, CPU).astype(dtype), device_of(array))
+    return to_device(to_host(array).astype(dtype), device_of(array))
 
 
 def _to_recorded(tensor: Tensor, device: Device, dtype: np.dtype) -> Tensor:
@@ -492,7 +500,7 @@ def parse_to_args(*args: Any, **kwargs: Any) -> tuple[Device | None, np.dtype | 
 
 def _format(tensor: Tensor, prefix: str) -> str:
     array = tensor._array()
-    host = to_device(array, CPU)
+    host = to_host(array)
     if host.size == 0:
         body = f"[], size={tuple(tensor.shape)}" if host.ndim > 1 else "[]"
     else:

@@ -18,6 +18,7 @@ import numpy as np
 
 from paramtool.checkpoint.checkpoint import Checkpoint
 from paramtool.checkpoint.sharing import tie_groups
+from paramtool.core.device import to_host
 from paramtool.core.dtypes import dtype_name
 
 #: Row kinds: a model's parameters and buffers, or a checkpoint's tensors.
@@ -285,7 +286,7 @@ def _module_order(model: Any) -> list[str]:
 
 def _module_values(tensor: Any, name: str, seed: int | None) -> np.ndarray:
     array = tensor.compute(name=name, seed=seed) if tensor.is_deferred else tensor.numpy()
-    return np.asarray(array.get() if hasattr(array, "get") else array)
+    return np.asarray(to_host(array))
 
 
 def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Inventory:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from paramtool.core.device import to_host
 from paramtool.report.inventory import Inventory
 
 #: Elements per chunk: 4M float64 scratch values (32 MB).
@@ -78,7 +79,7 @@ def tensor_stats(name: str, array: Any) -> TensorStats:
         name: The tensor's name, kept in the result.
         array: The values.
     """
-    array = np.asarray(array.get() if hasattr(array, "get") else array)
+    array = np.asarray(to_host(array))
     count, mean, m2 = 0, 0.0, 0.0
     low, high = math.inf, -math.inf
     zeros = nan = inf = 0

@@ -250,9 +250,9 @@ def host_array(values: Any, name: str, seed: int | None = None) -> np.ndarray:
     if hasattr(values, "compute"):
         values = values.compute(name=name, seed=seed)
     if not isinstance(values, np.ndarray | np.generic):
-        from paramtool.core.device import CPU, to_device  # noqa: PLC0415 - keeps format import-light
+        from paramtool.core.device import to_host  # noqa: PLC0415 - keeps format import-light
 
-        values = to_device(values, CPU)
+        values = to_host(values)
     return np.asarray(values)
 
 
