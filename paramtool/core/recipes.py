@@ -330,3 +330,23 @@ class Sparse(Recipe):
         rows = shape[0]
         zeros = min(math.ceil(self.sparsity * rows), rows)
         return abs(self.std) * math.sqrt(1 - zeros / rows) if rows else 0.0
+
+
+@dataclass(frozen=True)
+class ZeroRows(Recipe):
+    """Another recipe's values with some rows (first-dimension indices) set to zero."""
+
+    base: Recipe
+    rows: tuple[int, ...]
+
+    @property
+    def random(self) -> bool:  # type: ignore[override]
+        return self.base.random
+
+    def _write(self, out: Any, stream: Stream) -> None:
+        self.base._write(out, stream)
+        out[list(self.rows)] = 0
+
+    def describe(self) -> str:
+        rows = ", ".join(str(r) for r in self.rows)
+        return f"{self.base.describe()} with row {rows} zero"

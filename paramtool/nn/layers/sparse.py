@@ -6,35 +6,13 @@ the weight's recipe becomes :class:`ZeroRows` around the normal draw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from paramtool.core.random import Stream
-from paramtool.core.recipes import Recipe
+from paramtool.core.recipes import ZeroRows
 from paramtool.nn import functional as F  # noqa: N812 - PyTorch's name
 from paramtool.nn import init
 from paramtool.nn.layers._utils import Layer, empty_parameter
 from paramtool.nn.parameter import Parameter
-
-
-@dataclass(frozen=True)
-class ZeroRows(Recipe):
-    """Another recipe's values with some rows (first-dimension indices) set to zero."""
-
-    base: Recipe
-    rows: tuple[int, ...]
-
-    @property
-    def random(self) -> bool:  # type: ignore[override]
-        return self.base.random
-
-    def _write(self, out: Any, stream: Stream) -> None:
-        self.base._write(out, stream)
-        out[list(self.rows)] = 0
-
-    def describe(self) -> str:
-        rows = ", ".join(str(r) for r in self.rows)
-        return f"{self.base.describe()} with row {rows} zero"
 
 
 def _check_padding_idx(padding_idx: int | None, num_embeddings: int, capital: bool) -> int | None:
