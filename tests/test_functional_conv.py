@@ -114,8 +114,44 @@ def test_weight_used_twice_accumulates() -> None:
 
 @pytest.mark.parametrize("case", ERRORS, ids=lambda c: f"{c['op']}-{c['message'][:40]}")
 def test_errors_match_pytorch(case: dict) -> None:
-    args = [None if s is None else paramtool.randn(*s) for s in case["shapes"]]
+    args = [
+        None if s is None else paramtool.randn(*s, dtype=dtype)
+        for s, dtype in zip(case["shapes"], case["dtypes"], strict=True)
+    ]
     with pytest.raises(Exception) as info:  # noqa: PT011 - the type is checked by name below
         op(case["module"], case["op"])(*args, **kwargs_of(case))
     assert type(info.value).__name__ == case["type"]
     assert str(info.value) == case["message"]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_other_float_dtypes_keep_their_dtype(dtype: str) -> None:
+    """Results and gradients keep the input's dtype (as PyTorch's do) and agree with float32
+    to that dtype's precision."""
+    conv, pooling, vision = (op_module(m) for m in ("conv", "pooling", "vision"))
+    rng = np.random.default_rng(0)
+    x32 = paramtool.tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+    w32 = paramtool.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.2)
+    chains = [
+        lambda x, w: conv.conv2d(x, w, padding=1),
+        lambda x, w: conv.conv_transpose2d(x, w.transpose(0, 1).contiguous(), stride=2),
+        lambda x, w: pooling.max_pool2d(conv.conv2d(x, w), 2),
+        lambda x, w: pooling.avg_pool2d(conv.conv2d(x, w), 2, ceil_mode=True),
+        lambda x, w: pooling.adaptive_avg_pool2d(conv.conv2d(x, w), 3),
+        lambda x, w: vision.interpolate(conv.conv2d(x, w), scale_factor=2, mode="bilinear"),
+    ]
+    tolerance = {"float16": 1e-2, "bfloat16": 6e-2, "float64": 1e-5}[dtype]
+    for chain in chains:
+        x = x32.to(dtype).requires_grad_()
+        w = w32.to(dtype).requires_grad_()
+        out = chain(x, w)
+        assert out.dtype == x.dtype
+        out.backward(paramtool.ones(*out.shape, dtype=dtype))
+        assert x.grad.dtype == x.dtype and w.grad.dtype == w.dtype
+        expected = chain(x32, w32).numpy()
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(out.detach().float().numpy(), expected, atol=tolerance * scale)
+
+
+def op_module(name: str):
+    return importlib.import_module(f"paramtool.nn.functional.{name}")

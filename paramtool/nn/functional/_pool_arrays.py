@@ -156,7 +156,8 @@ def apply_along_axes(x: Any, matrices: Sequence[Any]) -> Any:
     """``x (N, C, *S)`` with matrix i applied along spatial axis i (``(out, S_i)`` each)."""
     xp = xp_of(x)
     for axis, matrix in enumerate(matrices):
-        x = xp.moveaxis(xp.moveaxis(x, 2 + axis, -1) @ matrix.T, -1, 2 + axis)
+        moved = (xp.moveaxis(x, 2 + axis, -1) @ matrix.T).astype(x.dtype, copy=False)
+        x = xp.moveaxis(moved, -1, 2 + axis)
     return x
 
 

@@ -156,7 +156,9 @@ def resample(x: Any, matrices: Sequence[np.ndarray], transpose: bool = False) ->
     xp = xp_of(x)
     for axis, matrix in enumerate(matrices):
         m = xp.asarray(matrix if transpose else matrix.T, dtype=x.dtype)
-        x = xp.moveaxis(xp.moveaxis(x, 2 + axis, -1) @ m, -1, 2 + axis)
+        x = xp.moveaxis(
+            (xp.moveaxis(x, 2 + axis, -1) @ m).astype(x.dtype, copy=False), -1, 2 + axis
+        )
     return x
 
 

@@ -94,8 +94,22 @@ def _conv_pads(padding: Any, kernel: tuple, dilation: tuple, stride: tuple, dims
     return tuple((p, p) for p in expand(padding, dims, "padding", _CONV_DIMS))
 
 
+_SCALAR_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16"}
+
+
+def check_dtypes(x: Any, w: Any, b: Any) -> None:
+    """PyTorch's errors when input, weight and bias dtypes differ."""
+    if w.dtype != x.dtype:
+        names = [_SCALAR_NAMES.get(str(a.dtype), str(a.dtype)) for a in (x, w)]
+        raise RuntimeError(f"expected scalar type {names[0]} but found {names[1]}")
+    if b is not None and b.dtype != x.dtype:
+        names = [_SCALAR_NAMES.get(str(a.dtype), str(a.dtype)).lower() for a in (x, b)]
+        raise RuntimeError(f"Input type ({names[0]}) and bias type ({names[1]}) should be the same")
+
+
 def _check_conv(x: Any, w: Any, b: Any, groups: int, pads: tuple, dilation: tuple) -> None:
-    """PyTorch's checks of channels, bias and kernel size against the input."""
+    """PyTorch's checks of dtypes, channels, bias and kernel size against the input."""
+    check_dtypes(x, w, b)
     channels = w.shape[1] * groups
     if x.shape[1] != channels:
         raise RuntimeError(
@@ -146,6 +160,7 @@ def _convolution(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, 
     w, b = weight._array(), array_of(bias)
     _check_conv(x, w, b, groups, pads, dilation)
     y, cols = arrays.conv_forward(x, w, stride, pads, dilation, groups)
+    y = y.astype(x.dtype, copy=False)  # numpy's products widen bfloat16
     if b is not None:
         y += b.reshape((1, -1) + (1,) * dims)
     need_x, need_w = needs_grad(input), needs_grad(weight)
@@ -156,10 +171,17 @@ def _convolution(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, 
             grad, x.shape, w, cols, stride, pads, dilation, groups, need_x, need_w
         )
         gb = grad.sum(axis=(0, *range(2, grad.ndim))) if b is not None else None
-        return (gx[0] if unbatched and gx is not None else gx), gw, gb
+        return _batched_grads(gx, gw, gb, x.dtype, unbatched)
 
     return record(y[0] if unbatched else y, [input, weight, bias], backward,
                   name="ConvolutionBackward0")  # fmt: skip
+
+
+def _batched_grads(gx: Any, gw: Any, gb: Any, dtype: Any, unbatched: bool) -> tuple[Any, Any, Any]:
+    """Input, weight and bias gradients in the parameters' dtype, the input's batch axis
+    dropped again for an unbatched call."""
+    gx, gw, gb = (None if g is None else g.astype(dtype, copy=False) for g in (gx, gw, gb))
+    return (gx[0] if unbatched and gx is not None else gx), gw, gb
 
 
 # -- transposed convolution ----------------------------------------------------------------------
@@ -188,6 +210,7 @@ def _transposed(input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
     x = input._array()
     x = x[None] if unbatched else x
     w, b = weight._array(), array_of(bias)
+    check_dtypes(x, w, b)
     if x.shape[1] != w.shape[0]:
         raise RuntimeError(
             f"Given transposed=1, weight of size {list(w.shape)}, expected input"
@@ -195,6 +218,7 @@ def _transposed(input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
             "instead"
         )
     y = arrays.conv_transpose_forward(x, w, stride, padding, output_padding, dilation, groups)
+    y = y.astype(x.dtype, copy=False)
     if b is not None:
         y = y + b.reshape((1, -1) + (1,) * dims)
     need_x, need_w = needs_grad(input), needs_grad(weight)
@@ -205,7 +229,7 @@ def _transposed(input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
             grad, x, w, stride, padding, dilation, groups, need_x, need_w
         )
         gb = grad.sum(axis=(0, *range(2, grad.ndim))) if b is not None else None
-        return (gx[0] if unbatched and gx is not None else gx), gw, gb
+        return _batched_grads(gx, gw, gb, x.dtype, unbatched)
 
     return record(y[0] if unbatched else y, [input, weight, bias], backward,
                   name="ConvolutionBackward0")  # fmt: skip
