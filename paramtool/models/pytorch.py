@@ -69,6 +69,8 @@ def import_torch(purpose: str = "this model") -> ModuleType:
         import torch  # noqa: PLC0415 - imported only on the PyTorch path
     except ImportError as exc:
         raise ModelLoadError(f"{purpose} needs PyTorch, not installed: {INSTALL_TORCH}") from exc
+    except Exception as exc:  # a broken install (missing shared libraries, ...)
+        raise ModelLoadError(f"{purpose} needs PyTorch, which failed to import: {exc}") from exc
     return torch
 
 
