@@ -204,21 +204,32 @@ def einsum(equation: str, *operands: Any) -> Any:
 
 def _einsum_grad(i: int, g: Any, arrays: list[Any], inputs: list[list[str]], output: list[str],
                  xp: Any) -> Any:  # fmt: skip
+    """The gradient of operand ``i``: an einsum of the output gradient with the other operands
+    onto this operand's letters, broadcast over letters only it has, and written onto the
+    diagonal when a letter repeats in it (``"ii->i"``)."""
     term = inputs[i]
-    if len(set(term)) != len(term):
-        raise NotImplementedError("einsum backward with a repeated index in one operand")
     others = [t for j, t in enumerate(inputs) if j != i]
     present = set(output).union(*others) if others else set(output)
-    kept = [t for t in term if t in present]
+    letters = list(dict.fromkeys(term))  # each letter once, in order
+    kept = [t for t in letters if t in present]
     equation = ",".join(["".join(output)] + ["".join(t) for t in others]) + "->" + "".join(kept)
     grad = xp.einsum(equation, g, *(a for j, a in enumerate(arrays) if j != i),
                      optimize=len(arrays) > 1)  # fmt: skip
     shape = arrays[i].shape
-    if len(kept) != len(term):  # letters summed only inside this operand: broadcast back
-        index = [slice(None) if t in present else None for t in term]
-        grad = grad[tuple(index)] if "..." not in term else grad
-        grad = xp.broadcast_to(grad, shape)
-    return unbroadcast(grad, shape) if grad.shape != shape else grad
+    if "..." in term:
+        if len(kept) != len(letters) or len(letters) != len(term):
+            raise NotImplementedError("einsum backward of '...' with summed or repeated letters")
+        return unbroadcast(grad, shape) if grad.shape != shape else grad
+    sizes = {t: n for t, n in zip(term, shape, strict=True)}
+    if len(kept) != len(letters):  # letters summed only inside this operand: broadcast back
+        grad = grad[tuple(slice(None) if t in present else None for t in letters)]
+        grad = xp.broadcast_to(grad, tuple(sizes[t] for t in letters))
+    if len(letters) == len(term):
+        return grad
+    full = xp.zeros(shape, dtype=grad.dtype)  # a repeated letter: fill the diagonal
+    ranges = xp.ix_(*(xp.arange(sizes[t]) for t in letters))
+    full[tuple(ranges[letters.index(t)] for t in term)] = grad
+    return full
 
 
 def tensordot(a: Any, b: Any, dims: Any = 2) -> Any:

@@ -25,7 +25,7 @@ __all__ = [
     "divide", "eq", "erf", "erfc", "exp", "exp2", "expm1", "floor_divide", "fmod", "ge", "gt",
     "le", "lerp", "log", "log10", "log1p", "log2", "logical_and", "logical_not", "logical_or",
     "lt", "maximum", "minimum", "mul", "multiply", "ne", "neg", "negative", "pow", "reciprocal",
-    "remainder", "rsqrt", "sigmoid", "sign", "sin", "sinh", "sqrt", "square", "sub", "subtract",
+    "remainder", "rsqrt", "rsub", "sigmoid", "sign", "sin", "sinh", "sqrt", "square", "sub", "subtract",
     "tan", "tanh", "true_divide", "where", "ceil", "floor", "round", "trunc", "isnan", "isinf",
     "isfinite", "atan2", "addcmul", "addcdiv", "logical_xor", "bitwise_and", "bitwise_or",
     "bitwise_not", "nan_to_num", "signbit", "asin", "acos", "atan", "float_power", "hypot",

@@ -149,8 +149,14 @@ def t(input: Any) -> Any:  # noqa: A002
 
 def movedim(input: Any, source: Any, destination: Any) -> Any:  # noqa: A002
     """Move dimensions to new positions."""
-    a = arr(input)
-    order = list(np.moveaxis(np.arange(a.ndim), source, destination))
+    n = arr(input).ndim
+    sources = [int(d) % n for d in ((source,) if isinstance(source, int) else source)]
+    targets = [
+        int(d) % n for d in ((destination,) if isinstance(destination, int) else destination)
+    ]
+    order = [d for d in range(n) if d not in sources]
+    for target, src in sorted(zip(targets, sources, strict=True)):
+        order.insert(target, src)
     return permute(input, order)
 
 
