@@ -134,7 +134,7 @@ def write_and_report(
     type=click.Path(),
     default=DEFAULT_MODEL_FILE,
     show_default=True,
-    help="Model file.",
+    help="Model file, or torchvision:NAME, timm:NAME, hf:PATH.",
 )
 @scheme_options
 @click.option(
