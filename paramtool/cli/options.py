@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -162,8 +163,25 @@ json_option = click.option(
     help="Write JSON to stdout (schema: paramtool/cli/schema.json).",
 )
 
+
+def _default_model_exists(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A missing ``./model.py`` that the user did not name is a usage error: show the usage."""
+    source = ctx.get_parameter_source(param.name or "")
+    if source is click.core.ParameterSource.DEFAULT and not os.path.exists(value):
+        raise click.UsageError(
+            f"no {value} in this folder (the default {param.human_readable_name}); name one, "
+            f"e.g. '{ctx.command_path} sample_models/gpt2.py'",
+            ctx,
+        )
+    return value
+
+
 model_argument = functools.partial(
-    click.argument, type=click.Path(), default=DEFAULT_MODEL_FILE, required=False
+    click.argument,
+    type=click.Path(),
+    default=DEFAULT_MODEL_FILE,
+    required=False,
+    callback=_default_model_exists,
 )
 
 
