@@ -112,8 +112,9 @@ def select_state(
     contents = {str(k): describe(v) for k, v in obj.items()} if _nested(obj) else {}
     if key is not None:
         if key not in obj:
-            keys = ", ".join(repr(str(k)) for k in obj) or "none"
-            raise CheckpointError(f"{file}: no top-level key {key!r} (keys: {keys})")
+            keys = ", ".join(repr(str(k)) for k in list(obj)[:8]) or "none"
+            more = f", ... {len(obj)} in all" if len(obj) > 8 else ""
+            raise CheckpointError(f"{file}: no top-level key {key!r} (keys: {keys}{more})")
         state = _tensors(obj[key])
         if state is None:
             raise CheckpointError(f"{file}: {key!r} holds {describe(obj[key])}, not tensors")

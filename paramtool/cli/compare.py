@@ -8,7 +8,9 @@ import click
 
 from paramtool.cli.layout import Output
 from paramtool.cli.options import (
+    CheckpointOptions,
     ModelOptions,
+    checkpoint_options,
     echo_json,
     json_option,
     model_options,
@@ -96,8 +98,14 @@ def _fmt(value: object) -> str:
 )
 @json_option
 @model_options
+@checkpoint_options
 def load(
-    model: str, checkpoint: str, strict: bool, as_json: bool, model_options: ModelOptions
+    model: str,
+    checkpoint: str,
+    strict: bool,
+    as_json: bool,
+    model_options: ModelOptions,
+    checkpoint_options: CheckpointOptions,
 ) -> None:
     """Check that CHECKPOINT loads into the model of MODEL (headers only).
 
@@ -105,7 +113,8 @@ def load(
     groups the checkpoint restores. Exits 1 when loading would fail: a shape mismatch,
     or (with --strict) a missing or unexpected name.
     """
-    check = check_load(open_inventory(model, **model_options.kwargs()), open_inventory(checkpoint))
+    stored = open_inventory(checkpoint, **checkpoint_options.kwargs())
+    check = check_load(open_inventory(model, **model_options.kwargs()), stored)
     if as_json:
         echo_json(check.to_dict(strict))
     else:
@@ -160,11 +169,12 @@ def _side(
     scheme: str | None,
     rules: tuple[str, ...],
     seed: int | None,
+    reading: CheckpointOptions,
 ) -> Inventory:
     """One side of a diff: a checkpoint's header, or a model built, initialised and seeded as
     ``export`` would build it (so a model and its export compare "same")."""
     if not is_model_file(target):
-        return open_inventory(target)
+        return open_inventory(target, **reading.kwargs())
     recipe = ModelRecipe(
         target, entry=options.entry, args=options.args, config=options.config,
         scheme=scheme, rules=tuple(rules), seed=seed, torch=options.torch,
@@ -199,6 +209,7 @@ def _side(
 @scheme_options
 @json_option
 @model_options
+@checkpoint_options
 def diff_command(
     a: str,
     b: str,
@@ -211,6 +222,7 @@ def diff_command(
     seed: int | None,
     as_json: bool,
     model_options: ModelOptions,
+    checkpoint_options: CheckpointOptions,
 ) -> None:
     """Compare two checkpoints or model files name by name and value by value.
 
@@ -225,7 +237,8 @@ def diff_command(
         map(is_model_file, (a, b))
     ):
         raise click.UsageError("model options apply to a model file; A and B are checkpoints")
-    left, right = (_side(t, model_options, scheme, rules, seed) for t in (a, b))
+    sides = (_side(t, model_options, scheme, rules, seed, checkpoint_options) for t in (a, b))
+    left, right = sides
     left, right = left.filtered(pattern), right.filtered(pattern)
     with progress("comparing", max(left.totals.nbytes, right.totals.nbytes)) as advance:
         result = diff(left, right, atol=atol, rtol=rtol, progress=advance)
