@@ -59,7 +59,8 @@ def max_pool_forward(x: Any, geo: Geometry, with_winners: bool = True) -> tuple[
     """Window maxima of ``x (N, C, *size)`` and, if asked, the winning kernel offset of each
     (row-major number; None otherwise). A NaN in a window makes its maximum NaN."""
     xp = xp_of(x)
-    xpad = pad_array(x, geo.pads, -math.inf)
+    lowest = xp.iinfo(x.dtype).min if x.dtype.kind in "iu" else -math.inf
+    xpad = pad_array(x, geo.pads, lowest)
     offsets = geo.offsets()
     best = xpad[geo.window(offsets[0])].copy()
     if not with_winners:
