@@ -184,3 +184,15 @@ def test_table_never_wraps_a_piped_row() -> None:
         "name" + " " * 296 + "  value",
         "x" * 300 + "      1",
     ]
+
+
+def test_filtered_json_carries_the_shown_totals_beside_the_model_totals() -> None:
+    from cli_support import validate
+
+    result = invoke("inspect", SAMPLES["gpt2"], "--filter", "*.h.0.*", "--json")
+    data = validate(result.stdout, "inspect")
+    assert data["shown_totals"]["parameters"] == 7_087_872
+    assert data["totals"]["parameters"] == 124_439_808
+    assert "shown_totals" not in validate(
+        invoke("inspect", SAMPLES["gpt2"], "--json").stdout, "inspect"
+    )

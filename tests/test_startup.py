@@ -30,6 +30,7 @@ def loaded_after(code: str) -> dict[str, bool]:
 
 def test_import_paramtool_loads_neither() -> None:
     assert loaded_after("import paramtool, paramtool.nn") == dict.fromkeys(HEAVY, False)
+    assert loaded_after("import paramtool.cli") == dict.fromkeys(HEAVY, False)
 
 
 def test_import_paramtool_is_lazy_and_names_resolve() -> None:

@@ -76,6 +76,8 @@ def render_load(console: Output, check: LoadCheck, strict: bool) -> None:
     dtypes = check.dtype_mismatches
     _names(console, "dtype mismatch", _dtype_lines(dtypes), total=len(dtypes))
     _names(console, "tie groups restored", [" = ".join(g) for g in check.ties_restored])
+    _names(console, "missing, allowed by the model", check.ignored_missing)
+    _names(console, "unexpected, allowed by the model", check.ignored_unexpected)
     _names(
         console, "ignored, as the model declares", check.ignored_missing + check.ignored_unexpected
     )

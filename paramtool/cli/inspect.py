@@ -43,8 +43,9 @@ def _stats(inventory: Inventory) -> list[TensorStats]:
 
 
 def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
-    """The JSON document of ``inspect`` (``full`` gives the totals and ties when filtered)."""
-    return {
+    """The JSON document of ``inspect`` (``full`` gives the totals and ties when filtered;
+    ``shown_totals`` are then those of the rows shown)."""
+    data = {
         "source": inventory.source,
         "kind": inventory.kind,
         "tensors": [row.to_dict() for row in inventory.rows],
@@ -54,6 +55,9 @@ def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
         "contents": full.contents,
         "key": full.key,
     }
+    if inventory.pattern:
+        data["shown_totals"] = inventory.totals.to_dict()
+    return data
 
 
 @click.command()
