@@ -75,6 +75,7 @@ _NAMES: dict[str, str] = {
     "typename": "paramtool.core.type_names:typename",
     "ParamtoolError": "paramtool.errors:ParamtoolError",
     "nn": "paramtool.nn",
+    "optim": "paramtool.optim",
     "dtype": "paramtool.core.dtypes:DType",
 }
 #: The tensor functions under torch's names (paramtool.exp, cat, einsum, ...) come from here.

@@ -453,12 +453,12 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     with _grad_mode(False):
         run.run(_roots(outputs, grad_outputs))
     result = []
-    for tensor in inputs:
+    for index, tensor in enumerate(inputs):
         array = run.captured.get(id(tensor))
         if array is None and not (allow_unused or materialize_grads):
             raise RuntimeError(
-                "One of the differentiated Tensors appears to not have been used in the graph. "
-                "Set allow_unused=True if this is the desired behavior."
+                f"The differentiated Tensor at index {index} appears to not have been used in "
+                "the graph. Set allow_unused=True if this is the desired behavior."
             )
         if array is None and materialize_grads:
             array = tensor._xp().zeros(tensor.shape, dtype=tensor.dtype)

@@ -59,8 +59,16 @@ def getitem(input: Any, index: Any) -> Any:  # noqa: A002
     out = a[idx]
     xp = xp_of(input)
     shape = a.shape
-    return record(out, (input,), lambda g: (scatter_back(g, idx, shape, xp),),
-                  name="IndexBackward0" if not _basic(idx) else "SliceBackward0")  # fmt: skip
+    return record(
+        out, (input,), lambda g: (scatter_back(g, idx, shape, xp),), name=_index_name(idx)
+    )
+
+
+def _index_name(index: Any) -> str:
+    """PyTorch's node for an index: Select (one integer), Slice (basic), Index (advanced)."""
+    if isinstance(index, int | np.integer):
+        return "SelectBackward0"
+    return "SliceBackward0" if _basic(index) else "IndexBackward0"
 
 
 def index_put(input: Any, index: Any, values: Any, accumulate: bool = False) -> Any:  # noqa: A002

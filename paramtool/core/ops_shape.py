@@ -101,7 +101,7 @@ def squeeze(input: Any, dim: Any = None) -> Any:  # noqa: A002
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         axes = tuple(d % max(a.ndim, 1) for d in dims if a.ndim and a.shape[d] == 1)
         out = a.squeeze(axis=axes) if axes else a
-    return _reshaped(input, out, "SqueezeBackward0")
+    return _reshaped(input, out, "SqueezeBackward0" if dim is None else "SqueezeBackward1")
 
 
 def unsqueeze(input: Any, dim: int) -> Any:  # noqa: A002
@@ -144,7 +144,9 @@ def t(input: Any) -> Any:  # noqa: A002
     a = arr(input)
     if a.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {a.ndim}D")
-    return transpose(input, 0, 1) if a.ndim == 2 else input
+    if a.ndim < 2:
+        return input
+    return record(a.T, (input,), lambda g: (g.T,), name="TBackward0")
 
 
 def movedim(input: Any, source: Any, destination: Any) -> Any:  # noqa: A002

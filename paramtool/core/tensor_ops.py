@@ -21,6 +21,9 @@ from paramtool.core.promotion import category, check_random_dtype, dtype_stem
 from paramtool.core.recipes import Constant
 
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+_LEAF_VIEW_INPLACE = (
+    "a view of a leaf Variable that requires grad is being used in an in-place operation."
+)
 
 
 def _records(self: Any, args: tuple[Any, ...]) -> bool:
@@ -230,7 +233,7 @@ class TensorOps:
     def __setitem__(self, index: Any, value: Any) -> None:
         if _records(self, (value,)):
             if self.grad_fn is None and self._requires_grad:  # type: ignore[attr-defined]
-                raise RuntimeError(_LEAF_INPLACE)
+                raise RuntimeError(_LEAF_VIEW_INPLACE)
             adopt(self, index_put(self, index, _on_device(self, value)))
             return
         self.materialize()  # type: ignore[attr-defined]
