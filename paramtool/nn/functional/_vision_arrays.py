@@ -144,6 +144,36 @@ def cubic_matrix(size: int, out: int, align_corners: bool, scale: float | None) 
     return matrix
 
 
+def antialias_matrix(size: int, out: int, align_corners: bool, scale: float | None,
+                     cubic: bool) -> np.ndarray:  # fmt: skip
+    """``(out, size)`` matrix of antialiased resampling (PyTorch's ``antialias=True``).
+
+    When shrinking, the triangle (bilinear) or Keys cubic (a = -0.5) filter is stretched by the
+    shrink factor, so every input pixel under an output pixel contributes; each row's weights
+    are normalised to sum to one. When enlarging it is the plain filter.
+    """
+    ratio = float(source_scale(size, out, align_corners, scale))
+    support = (2.0 if cubic else 1.0) * max(ratio, 1.0)
+    inverse = 1.0 / ratio if ratio >= 1.0 else 1.0
+    matrix = np.zeros((out, size), dtype=np.float64)
+    for i in range(out):
+        center = ratio * (i + 0.5)
+        start = max(int(center - support + 0.5), 0)
+        stop = min(int(center + support + 0.5), size)
+        taps = (np.arange(start, stop) - center + 0.5) * inverse
+        weights = _cubic_filter(taps) if cubic else np.maximum(0.0, 1.0 - np.abs(taps))
+        total = weights.sum()
+        matrix[i, start:stop] = weights / total if total != 0 else weights
+    return matrix.astype(F32)
+
+
+def _cubic_filter(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+
+
 def _source_index(ratio: np.float32, out: int, align_corners: bool) -> np.ndarray:
     dst = np.arange(out, dtype=F32)
     if align_corners:

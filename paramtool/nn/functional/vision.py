@@ -190,7 +190,8 @@ def interpolate(input: Any, size: Any = None, scale_factor: Any = None, mode: st
             ``trilinear`` or ``area``.
         align_corners: Map corner pixel centres onto each other (interpolating modes only).
         recompute_scale_factor: Resample by the floored size rather than the given factor.
-        antialias: Not supported.
+        antialias: When shrinking with bilinear or bicubic, low-pass filter first (every input
+            pixel under an output pixel contributes), as ``PIL`` and torchvision resize do.
 
     Raises:
         ValueError / NotImplementedError: PyTorch's errors for inconsistent arguments.
@@ -204,8 +205,11 @@ def interpolate(input: Any, size: Any = None, scale_factor: Any = None, mode: st
     elif align_corners is None:
         align_corners = False
     dims = input.dim() - 2
-    if antialias:
-        raise NotImplementedError("interpolate(antialias=True) is not implemented in paramtool")
+    if antialias and not (mode in ("bilinear", "bicubic") and input.dim() == 4):
+        raise ValueError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
+        )
     if mode in _MODE_DIMS and dims != _MODE_DIMS[mode]:
         raise NotImplementedError(
             f"Got {input.dim()}D input, but {mode} mode needs {_MODE_DIMS[mode] + 2}D input"
@@ -218,7 +222,9 @@ def interpolate(input: Any, size: Any = None, scale_factor: Any = None, mode: st
     x = input._array()
     out, scales = _resample_plan(x.shape, size, scale_factor, mode, recompute_scale_factor)
     matrices = [
-        _axis_matrix(mode, n, o, bool(align_corners), s)
+        arrays.antialias_matrix(n, o, bool(align_corners), s, mode == "bicubic")
+        if antialias
+        else _axis_matrix(mode, n, o, bool(align_corners), s)
         for n, o, s in zip(x.shape[2:], out, scales, strict=True)
     ]
     y = arrays.resample(x, matrices)
@@ -226,7 +232,7 @@ def interpolate(input: Any, size: Any = None, scale_factor: Any = None, mode: st
     def backward(grad: Any) -> tuple[Any]:
         return (arrays.resample(grad, matrices, transpose=True),)
 
-    kind = "NearestExact" if mode == "nearest-exact" else mode.title()
+    kind = "NearestExact" if mode == "nearest-exact" else mode.title() + ("Aa" if antialias else "")
     name = (
         f"AdaptiveAvgPool{dims}DBackward0" if mode == "area" else f"Upsample{kind}{dims}DBackward0"
     )
