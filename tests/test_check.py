@@ -176,6 +176,8 @@ def test_cli_compares_schemes_and_json_validates() -> None:
         (["--input", "2,32", "--factor", "1"], 2, "expected a finite number > 1"),
         ([], 1, "defines no example_input()"),
         (["--input", "2,32", "--int"], 1, "no vocabulary size"),
+        (["--input", "4,31"], 1, "forward of 0 (Linear) failed: mat1 and mat2 shapes cannot be"),
+        (["--input", "2,32", "--from", "missing.safetensors"], 1, "missing.safetensors"),
     ],
 )
 def test_cli_bad_input_is_one_line(args: list[str], code: int, message: str) -> None:
@@ -214,3 +216,16 @@ def _available(call: Any, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
     except NotImplementedError as exc:  # a layer whose forward is not written yet
         pytest.skip(f"forward not available: {str(exc).splitlines()[0]}")
+
+
+def test_cli_checks_a_checkpoint_the_same_as_its_scheme(tmp_path: Path) -> None:
+    out = tmp_path / "k.safetensors"
+    exported = invoke("export", out, "--model", MLP, "--scheme", "kaiming", "--seed", "5")
+    assert exported.exit_code == 0, exported.output
+    common = [MLP, "--input", "16,32", "--seed", "5", "--json"]
+    from_file = validate(invoke("check", *common, "--from", out).stdout, "check")["runs"][0]
+    from_scheme = validate(invoke("check", *common, "--scheme", "kaiming").stdout, "check")["runs"][
+        0
+    ]
+    assert from_file["scheme"] == str(out)
+    assert [r["std"] for r in from_file["layers"]] == [r["std"] for r in from_scheme["layers"]]

@@ -63,6 +63,9 @@ def parse_shape(text: str | None) -> list[int] | None:
     help="Scheme for names matching a glob, e.g. '*.bias=zeros' (repeatable; last match wins).",
 )
 @click.option("--seed", type=int, help="Random seed of weights and batch (default: global seed).")
+@click.option(
+    "--from", "source", type=click.Path(), help="Check this checkpoint's weights (loaded strictly)."
+)
 @click.option("--grad", is_flag=True, help=f"Also run backward: loss {LOSS}.")
 @click.option(
     "--factor",
@@ -82,6 +85,7 @@ def check(
     schemes: tuple[str, ...],
     rules: tuple[str, ...],
     seed: int | None,
+    source: str | None,
     grad: bool,
     factor: float,
     train: bool,
@@ -111,12 +115,12 @@ def check(
     for scheme in schemes or (None,):
         recipe = ModelRecipe(
             model_file, **model_options.kwargs(), scheme=scheme, rules=rules, seed=seed,
-            device=device,
+            load_from=source, device=device,
         )  # fmt: skip
         seed_used = int(recipe.seed)  # type: ignore[arg-type]
         model = prepare(recipe).model
         batch = example_batch(model, dims, integer=integer, seed=seed_used)
-        label = scheme or ("rules" if rules else "default")
+        label = scheme or ("rules" if rules else source or "default")
         runs.append(
             check_model(
                 model, batch, scheme=label, grad=grad, train=train, factor=factor, seed=seed_used

@@ -61,6 +61,9 @@ EXAMPLES = {
     "diff": ["diff mlp.safetensors other.safetensors --all"],
     "stats": ["stats mlp.safetensors"],
     "convert": ["convert mlp.safetensors mlp-fp16.safetensors --dtype float16"],
+    "check": [
+        "check sample_models/mlp.py --input 8,4 --scheme kaiming --scheme normal:std=1 --seed 0"
+    ],
 }
 
 

@@ -48,6 +48,8 @@ BOUNDED = {
 SATURATION_MARGIN = 0.01
 #: The default drift factor: two orders of magnitude either way.
 DEFAULT_FACTOR = 100.0
+#: Errors of a forward pass reported as one line naming the module (the cause chained).
+FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError)
 #: The stream key of the gradient seeded at the output (never a parameter name).
 GRAD_STREAM = "<grad>"
 
@@ -158,7 +160,8 @@ def check_model(
         The :class:`CheckRun`.
 
     Raises:
-        CheckError: the factor is not > 1, or with ``grad`` the output does not require grad.
+        CheckError: the factor is not > 1, the forward fails (the message names the module
+            where), or with ``grad`` the output does not require grad.
     """
     if not (factor > 1 and math.isfinite(factor)):
         raise CheckError(f"--factor {factor}: expected a finite number > 1")
@@ -174,7 +177,10 @@ def check_model(
             stack.enter_context(recorder.installed())
             if not grad:
                 stack.enter_context(autograd.no_grad())
-            output = model(*args, **kwargs)
+            try:
+                output = model(*args, **kwargs)
+            except FORWARD_ERRORS as exc:  # a batch the model cannot take, a missing op
+                raise CheckError(recorder.failure(exc)) from exc
             if grad:
                 _backward(first_tensor(output), seed)
     finally:
@@ -200,6 +206,7 @@ class _Recorder:
         self.grad = grad
         self.inputs = inputs
         self.fed: list[LayerStats] = []  # leaf calls that took the model's input itself
+        self.running: list[LayerStats] = []  # calls entered and not returned, outermost first
         self.rows: list[LayerStats] = []
         self.open: dict[int, list[LayerStats]] = {}
         self.calls: dict[int, int] = {}
@@ -210,11 +217,18 @@ class _Recorder:
         try:
             for name, module in self.modules:
                 handles.append(module.register_forward_pre_hook(self._pre(name)))
-                handles.append(module.register_forward_hook(self._post(), always_call=True))
+                handles.append(module.register_forward_hook(self._post()))
             yield
         finally:
             for handle in handles:
                 handle.remove()
+
+    def failure(self, exc: BaseException) -> str:
+        """What failed: the innermost module call that did not return, and why."""
+        where = self.running[-1] if self.running else None
+        what = "the model" if where is None or not where.name else where.name
+        kind = f" ({where.type})" if where is not None else ""
+        return f"forward of {what}{kind} failed: {exc}"
 
     def _pre(self, name: str) -> Any:
         def hook(module: Module, args: Any) -> None:
@@ -227,6 +241,7 @@ class _Recorder:
                 if any(a is x for a in args for x in self.inputs):
                     self.fed.append(row)
             self.rows.append(row)
+            self.running.append(row)
             self.open.setdefault(key, []).append(row)
 
         return hook
@@ -237,6 +252,7 @@ class _Recorder:
             if not stack:
                 return
             row = stack.pop()
+            self.running.remove(row)
             tensor = first_tensor(output)
             if tensor is None:
                 return
