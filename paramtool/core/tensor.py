@@ -67,6 +67,8 @@ class _Cell:
             return self.array
         if name is not None:
             stream = _random.named_stream(name, seed)
+        elif self.stream is None and not self.recipe.random:  # type: ignore[union-attr]
+            stream = None  # a constant: no key taken from the counter of unnamed tensors
         else:
             stream = self.stream or _random.next_stream()
             if seed is not None:
