@@ -145,12 +145,49 @@ def test_missing_names_are_all_listed_with_their_lines(tmp_path: Path) -> None:
     with pytest.raises(MissingTorchFeature) as caught:
         load_model(path)
     found = [(m.name, m.line) for m in caught.value.names]
-    assert found == [
-        ("torchvision", 2), ("torch.distributions", 3), ("torch.hann_window_not_in_torch", 10)
-    ]  # fmt: skip
+    # torch.distributions is imported but not used to build the model: not listed
+    assert found == [("torchvision", 2), ("torch.hann_window_not_in_torch", 10)]
     message = str(caught.value)
     assert "torchvision (line 2)" in message and "pip install torch torchvision" in message
     assert isinstance(caught.value, ModelLoadError)
+
+
+def test_an_import_the_model_does_not_use_is_no_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "train.py",
+        """\
+        import torch
+        from torchvision import datasets, transforms
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(4, 2)
+
+        def main():
+            data = datasets.MNIST("../data", transform=transforms.ToTensor())
+    """,
+    )
+    assert [n for n, _ in load_model(path).named_parameters()] == ["fc.weight", "fc.bias"]
+
+
+def test_a_build_failing_after_a_missing_name_reports_the_name(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sub.py",
+        """\
+        import torchvision
+
+        class Net(torchvision.models.ResNet):
+            def __init__(self):
+                super().__init__(block=None, layers=[2, 2, 2, 2])
+
+        model = Net()
+    """,
+    )
+    with pytest.raises(MissingTorchFeature, match=r"torchvision \(line 1\)"):
+        load_model(path)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="PyTorch is installed")

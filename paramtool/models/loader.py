@@ -1,12 +1,15 @@
 """Loading model definitions: run a ``.py`` file and find the model it defines.
 
-A model file is run as a fresh module (its folder on ``sys.path`` while it runs, so that it can
-import its neighbours). The model is, in this order of preference:
+A model file is run as ``python model.py`` would run it (:mod:`paramtool.models.runner`), with
+``import torch`` resolved to paramtool (:mod:`paramtool.models.torch_scope`). The model is, in
+this order of preference:
 
 1. ``entry`` when given: a Module instance, a Module subclass, or a callable returning a Module;
 2. a ``build_model`` callable;
 3. a top-level ``model`` (a Module instance, subclass or callable);
-4. the single root Module instance the file creates, else the single Module subclass it defines.
+4. the single root Module instance the file creates, else the single Module subclass it defines,
+   else the single one of them no other class in the file uses (the model composing the blocks,
+   :mod:`paramtool.models.conventions`).
 
 Constructor arguments come from ``args`` (``--arg key=value``) and ``config`` (a Hugging Face style
 ``config.json``). A callable that takes a parameter named ``config`` receives the config dict;
@@ -14,6 +17,9 @@ the ``args`` it takes by name (any, when it has ``**kwargs``) are passed as keyw
 the others are merged over the config. Any other callable receives the config keys it accepts
 as keyword arguments, plus ``args``. So a config file may hold keys a model ignores
 (``architectures``, ``torch_dtype``), while an ``--arg`` the model does not know is an error.
+A class whose required argument is a config object (``GPT(config)`` with the file's
+``GPTConfig`` dataclass, minGPT's ``get_default_config()``) gets one built from its defaults,
+with ``args`` and ``config`` setting its fields.
 
 Construction is deferred, as everything in paramtool is: building a 70B-parameter model allocates
 no parameter memory. Every failure is a :class:`~paramtool.errors.ModelLoadError` whose message
@@ -24,19 +30,18 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import importlib.util
 import inspect
-import itertools
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
 from paramtool.errors import ModelLoadError
+from paramtool.models.conventions import config_arguments, root_classes
+from paramtool.models.runner import describe_failure, run_file
 from paramtool.models.structure import check_structure
 from paramtool.models.torch_scope import missing_error, torch_scope
 
@@ -44,7 +49,6 @@ from paramtool.models.torch_scope import missing_error, torch_scope
 DEFAULT_MODEL_FILE = "model.py"
 
 _ENTRY_NAMES = ("build_model", "model")
-_counter = itertools.count()
 
 
 def split_assignments(items: Iterable[str], what: str, names_only: bool = False) -> dict[str, str]:
@@ -143,7 +147,9 @@ def load_model(
         The model, an instance of ``base`` (default :class:`paramtool.nn.Module`).
 
     Raises:
-        MissingTorchFeature: the file needs torch names paramtool lacks (all of them listed).
+        MissingTorchFeature: building the model needs torch names paramtool lacks (all of them
+            listed; one imported but not used to build the model, such as ``torchvision`` for
+            a training script's data, is not an error).
         ModelLoadError: the file is missing, does not run (an exception or ``sys.exit``),
             holds no model or several, its constructor raises, or the model's module tree is
             cyclic or too deep; the message names the file and line.
@@ -152,67 +158,20 @@ def load_model(
         >>> model = load_model("sample_models/mlp.py")  # doctest: +SKIP
     """
     path = Path(path)
-    scope = torch_scope(path.resolve().parent) if base is None else contextlib.nullcontext([])
-    with scope as met, contextlib.redirect_stdout(output or sys.stderr):
+    scope = torch_scope(path.resolve().parent) if base is None else contextlib.nullcontext()
+    with scope as missing, contextlib.redirect_stdout(output or sys.stderr):
         try:
             module = run_file(path)
             name, candidate = _pick_candidate(module, path, entry, base or _module_type())
-            model = _construct(candidate, name, path, dict(args or {}), config, base)
+            model = _construct(candidate, name, module, path, dict(args or {}), config, base)
         except ModelLoadError as exc:
-            if met:
-                raise missing_error(met, path) from exc
+            if missing is not None and missing.met:  # a failure after a missing name: its cause
+                raise missing_error(missing.used or missing.met, path) from exc
             raise
-        if met:
-            raise missing_error(met, path)
+        if missing is not None and missing.used:
+            raise missing_error(missing.used, path)
     check_structure(model, path)
     return model
-
-
-def run_file(path: str | os.PathLike[str]) -> ModuleType:
-    """Run a Python file as a new, uniquely named module and return it.
-
-    Raises:
-        ModelLoadError: the file is missing, is not a ``.py`` file, or raises (any exception,
-            ``SystemExit`` and ``KeyboardInterrupt`` included) while it runs.
-    """
-    path = Path(path)
-    if not path.is_file():
-        kind = "is a folder, not a model file" if path.is_dir() else "no such file"
-        raise ModelLoadError(f"{path}: {kind}")
-    if path.suffix != ".py":
-        raise ModelLoadError(f"{path}: a model definition must be a .py file")
-    name = f"paramtool_model_{next(_counter)}_{_safe_stem(path)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:  # pragma: no cover - .py files always get a spec
-        raise ModelLoadError(f"{path}: cannot be loaded as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look the module up by name
-    try:
-        with _on_sys_path(path.resolve().parent):
-            spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        sys.modules.pop(name, None)
-        where = f"{exc.filename or path}:{exc.lineno}" if exc.lineno else str(path)
-        raise ModelLoadError(f"{where}: syntax error: {exc.msg}") from exc
-    except BaseException as exc:  # noqa: BLE001 - a model file cannot end paramtool
-        sys.modules.pop(name, None)
-        raise ModelLoadError(_describe_failure(exc, path, "while running the file")) from exc
-    return module
-
-
-def _safe_stem(path: Path) -> str:
-    return "".join(c if c.isalnum() else "_" for c in path.stem)
-
-
-@contextlib.contextmanager
-def _on_sys_path(folder: Path) -> Iterator[None]:
-    entry = str(folder)
-    sys.path.insert(0, entry)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(entry)
 
 
 def _module_type() -> type:
@@ -241,6 +200,9 @@ def _pick_candidate(
         return instances[0]
     if not instances:
         classes = _defined_subclasses(module, base)
+        if len(classes) > 1:  # blocks and the model composing them: the model is the root
+            roots = root_classes(path, classes)
+            classes = roots if len(roots) == 1 else classes
         if len(classes) == 1:
             return classes[0]
         if len(classes) > 1:
@@ -294,6 +256,7 @@ def _defined_subclasses(module: ModuleType, base: type) -> list[tuple[str, type]
 def _construct(
     candidate: Any,
     name: str,
+    module: ModuleType,
     path: Path,
     args: dict[str, Any],
     config: Mapping[str, Any] | None,
@@ -312,11 +275,13 @@ def _construct(
             f"{path}: {name!r} is a {type(candidate).__name__}, not a Module, a Module class "
             "or a function returning one"
         )
-    kwargs = _call_arguments(candidate, args, config)
+    kwargs = config_arguments(candidate, module, args, config)
+    if kwargs is None:
+        kwargs = _call_arguments(candidate, args, config)
     try:
         model = candidate(**kwargs)
     except BaseException as exc:  # noqa: BLE001 - a model file cannot end paramtool
-        raise ModelLoadError(_describe_failure(exc, path, f"while building {name!r}")) from exc
+        raise ModelLoadError(describe_failure(exc, path, f"while building {name!r}")) from exc
     if not isinstance(model, base):
         raise ModelLoadError(
             f"{path}: {name}() returned a {type(model).__name__}, not a "
@@ -343,33 +308,3 @@ def _call_arguments(
     if config is None or takes_any:
         return {**(config or {}), **args}
     return {**{k: v for k, v in config.items() if k in params}, **args}
-
-
-def _describe_failure(exc: BaseException, path: Path, when: str) -> str:
-    """One line: the user's file and line, what was running, and the exception."""
-    where = str(path)
-    frame = _user_frame(exc, path)
-    if frame is not None:
-        where = f"{path}:{frame.lineno}"
-        if frame.name != "<module>":
-            when = f"{when}, in {frame.name}()"
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    if isinstance(exc, SystemExit):
-        detail = f"the model file called sys.exit({exc.code!r})"
-    return f"{where}: {detail} ({when})"
-
-
-def _user_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
-    """The deepest traceback frame that runs in the model file (or its folder)."""
-    target = path.resolve()
-    folder = target.parent
-    best: traceback.FrameSummary | None = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        try:
-            file = Path(frame.filename).resolve()
-        except (OSError, ValueError):
-            continue
-        if file == target or best is None and file.parent == folder:
-            best = frame
-    return best

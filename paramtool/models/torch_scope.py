@@ -8,7 +8,7 @@ and any module that imported our ``torch``, are dropped too: the next file gets 
 
 A torch path paramtool lacks (``torch.fft``), or a package built on PyTorch (``torchvision``),
 is recorded with the user's file and line and stands in as a placeholder module, so one run
-finds every missing name; :func:`missing_error` turns the list into one error.
+finds every missing name; :func:`missing_error` turns them into one error.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from paramtool.errors import MissingTorchFeature
 
 if TYPE_CHECKING:
-    from paramtool.torch.missing import MissingName
+    from paramtool.torch.missing import MissingName, Record
 
 #: Packages built on PyTorch itself: a model file importing them needs PyTorch.
 NEEDS_PYTORCH = frozenset(
@@ -57,24 +57,24 @@ class _MissingFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         from paramtool.torch import missing  # noqa: PLC0415
         from paramtool.torch.missing import PlaceholderModule  # noqa: PLC0415
 
-        parent = spec.name.rpartition(".")[0]
-        if not isinstance(sys.modules.get(parent), PlaceholderModule):
-            missing.missing(spec.name)  # the root of what is missing, recorded once
-        return PlaceholderModule(spec.name)
+        parent = sys.modules.get(spec.name.rpartition(".")[0])
+        if isinstance(parent, PlaceholderModule):  # inside what is missing: the same name
+            return PlaceholderModule(spec.name, parent._entry)
+        return PlaceholderModule(spec.name, missing.missing(spec.name)._entry)
 
     def exec_module(self, module: ModuleType) -> None:
         """Nothing to run: every attribute of a placeholder module is a placeholder."""
 
 
 @contextlib.contextmanager
-def torch_scope(folder: str | Path | None = None) -> Iterator[list[MissingName]]:
+def torch_scope(folder: str | Path | None = None) -> Iterator[Record]:
     """While the block runs, ``import torch`` gives paramtool; yields the missing names met.
 
     Args:
         folder: The model file's folder: modules imported from it are dropped on leaving.
 
     Yields:
-        The list of :class:`~paramtool.torch.missing.MissingName` met so far (it grows).
+        The :class:`~paramtool.torch.missing.Record` of missing names met and used (it grows).
     """
     from paramtool import torch as namespace  # noqa: PLC0415 - only when a model file runs
     from paramtool.torch import missing  # noqa: PLC0415
@@ -86,11 +86,12 @@ def torch_scope(folder: str | Path | None = None) -> Iterator[list[MissingName]]
     finder = _MissingFinder()
     sys.meta_path.insert(0, finder)
     try:
-        with missing.recording() as met:
-            yield met
+        with missing.recording() as record:
+            yield record
     finally:
         sys.meta_path.remove(finder)
         _drop_new_modules(before, set(map(id, bound.values())), folder)
+        _drop_placeholders(bound.values())
         sys.modules.update(saved)
 
 
@@ -103,6 +104,16 @@ def _drop_new_modules(before: set[str], ours: set[int], folder: str | Path | Non
             name not in before and (_is_in(module, root) or _holds(module, ours))
         ):
             del sys.modules[name]
+
+
+def _drop_placeholders(modules: Any) -> None:
+    """Take out the placeholder submodules the import system set on our namespace modules."""
+    from paramtool.torch.missing import PlaceholderModule  # noqa: PLC0415
+
+    for module in modules:
+        for name, value in list(vars(module).items()):
+            if isinstance(value, PlaceholderModule):
+                delattr(module, name)
 
 
 def _is_in(module: Any, folder: Path | None) -> bool:

@@ -3,7 +3,11 @@
 While :func:`recording` is active, a namespace module asked for a name it lacks (an attribute of
 ``torch``, a ``torch.*`` submodule, a package such as ``torchvision`` that needs PyTorch itself)
 records the name with the file and line of the user's code that asked, and hands back a
-:class:`Placeholder` so that the file can keep running and every such name is found in one run.
+placeholder, so that the file keeps running and one run finds every such name.
+
+A name is *met* when it is imported or looked up, and *used* when its placeholder is called,
+subclassed, iterated or has an attribute taken. A model file that imports ``torchvision`` for its
+training script but builds its model without it is fine; one whose model needs it is not.
 Outside :func:`recording`, a lacking name is an ordinary ``AttributeError``.
 """
 
@@ -12,12 +16,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
 _PACKAGE = str(Path(__file__).resolve().parent.parent)
-_recorded: list[MissingName] | None = None
 
 
 class MissingName(NamedTuple):
@@ -32,35 +36,49 @@ class MissingName(NamedTuple):
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
+@dataclass
+class Record:
+    """The missing names met while a model file ran, and those its code used."""
+
+    met: list[MissingName] = field(default_factory=list)
+    used: list[MissingName] = field(default_factory=list)
+
+    def meet(self, entry: MissingName) -> None:
+        """Note ``entry`` as met (once)."""
+        if entry not in self.met:
+            self.met.append(entry)
+
+    def use(self, entry: MissingName) -> None:
+        """Note ``entry`` as used (once)."""
+        if entry not in self.used:
+            self.used.append(entry)
+
+
+_record: Record | None = None
+
+
 @contextlib.contextmanager
-def recording() -> Iterator[list[MissingName]]:
-    """Record the names met while the block runs; yields the list they are appended to."""
-    global _recorded
-    outer, _recorded = _recorded, []
+def recording() -> Iterator[Record]:
+    """Record the names met and used while the block runs."""
+    global _record
+    outer, _record = _record, Record()
     try:
-        yield _recorded
+        yield _record
     finally:
-        _recorded = outer
-
-
-def is_recording() -> bool:
-    """True inside :func:`recording`."""
-    return _recorded is not None
+        _record = outer
 
 
 def missing(name: str) -> Placeholder:
-    """Record ``name`` at the caller's line in user code; return its placeholder.
+    """Record ``name`` as met at the caller's line in user code; return its placeholder.
 
     Raises:
         AttributeError: when not recording (an ordinary missing attribute).
     """
-    if _recorded is None:
+    if _record is None:
         raise AttributeError(f"paramtool's torch namespace has no attribute {name!r}")
-    file, line = _user_location()
-    entry = MissingName(name, file, line)
-    if entry not in _recorded:
-        _recorded.append(entry)
-    return Placeholder(name)
+    entry = MissingName(name, *_user_location())
+    _record.meet(entry)
+    return Placeholder(name, entry)
 
 
 def _user_location() -> tuple[str, int]:
@@ -74,24 +92,33 @@ def _user_location() -> tuple[str, int]:
     return "<unknown>", 0
 
 
+def _use(entry: MissingName) -> None:
+    if _record is not None:
+        _record.use(entry)
+
+
 class Placeholder:
     """Stands for a missing name: callable, subclassable, with placeholder attributes."""
 
-    def __init__(self, name: str) -> None:
-        self._name = name
+    def __init__(self, name: str, entry: MissingName) -> None:
+        self._name, self._entry = name, entry
 
     def __getattr__(self, attr: str) -> Placeholder:
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return Placeholder(f"{self._name}.{attr}")
+        _use(self._entry)
+        return Placeholder(f"{self._name}.{attr}", self._entry)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Placeholder:
-        return Placeholder(f"{self._name}()")
+        _use(self._entry)
+        return Placeholder(f"{self._name}()", self._entry)
 
     def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        _use(self._entry)
         return (object,)
 
     def __iter__(self) -> Iterator[Any]:
+        _use(self._entry)
         return iter(())
 
     def __repr__(self) -> str:
@@ -101,11 +128,12 @@ class Placeholder:
 class PlaceholderModule(ModuleType):
     """A missing module (``torchvision``, ``torch.fft``): every attribute is a placeholder."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, entry: MissingName) -> None:
         super().__init__(name)
         self.__path__: list[str] = []
+        self._entry = entry
 
     def __getattr__(self, attr: str) -> Placeholder:
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return Placeholder(f"{self.__name__}.{attr}")
+        return Placeholder(f"{self.__name__}.{attr}", self._entry)
