@@ -206,6 +206,25 @@ def test_memory_of_an_hf_config_is_the_hand_computation() -> None:
 
 
 @needs_ecosystem
+def test_a_file_needing_torchvision_is_built_by_pytorch_under_auto(tmp_path: Path) -> None:
+    import torchvision
+
+    (tmp_path / "model.py").write_text(
+        "import torch\nimport torchvision\n\n\n"
+        "def build_model(num_classes=10):\n"
+        "    return torchvision.models.resnet18(num_classes=num_classes)\n"
+    )
+    result = invoke("inspect", tmp_path / "model.py", "--arg", "num_classes=5", "--json")
+    assert result.exit_code == 0, result.output
+    assert "needs torchvision, which paramtool's core lacks: built with PyTorch" in result.stderr
+    assert _ours(validate(result.stdout, "inspect")) == _table(
+        torchvision.models.resnet18(num_classes=5)
+    )
+    refused = invoke("inspect", tmp_path / "model.py", "--torch", "paramtool")
+    assert refused.exit_code == 1 and "pip install torch torchvision" in refused.stderr
+
+
+@needs_ecosystem
 def test_unknown_names_suggest_close_ones() -> None:
     result = invoke("inspect", "torchvision:resnet5")
     assert result.exit_code == 1
