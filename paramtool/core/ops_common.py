@@ -53,6 +53,21 @@ def matmul_array(a: Any, b: Any) -> Any:
     return (blas_ready(a3) @ blas_ready(b3)).reshape(*batch, a.shape[-2], b.shape[-1])
 
 
+def along(index: Any, axis: int) -> tuple[Any, ...]:
+    """The advanced index that reads ``index`` along ``axis`` and every other axis in place
+    (``take_along_axis``/``put_along_axis`` as plain indexing, which numpy and cupy share)."""
+    from paramtool.core.device import device_of  # noqa: PLC0415
+
+    xp = device_of(index).xp
+    axis %= index.ndim
+    grids = []
+    for d, n in enumerate(index.shape):
+        shape = [1] * index.ndim
+        shape[d] = n
+        grids.append(index if d == axis else xp.arange(n).reshape(shape))
+    return tuple(grids)
+
+
 def is_tensor(value: Any) -> bool:
     """True for paramtool tensors (anything with a storage cell)."""
     return hasattr(value, "_cell")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from paramtool.core.ops_common import (
+    along,
     arr,
     constant,
     needs,
@@ -172,9 +173,7 @@ def index_select(input: Any, dim: int, index: Any) -> Any:  # noqa: A002
 
 
 def _along(index: Any, dim: int, xp: Any) -> tuple[Any, ...]:
-    """A full advanced index that reads ``index`` along ``dim`` and positions elsewhere."""
-    grids = xp.indices(index.shape, sparse=True)
-    return tuple(index if d == dim else grids[d] for d in range(index.ndim))
+    return along(index, dim)
 
 
 def gather(input: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Any:  # noqa: A002

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from paramtool.core.ops_common import (
+    along,
     arr,
     category,
     constant,
@@ -237,7 +238,7 @@ def _pair(kind: str, input: Any, dim: Any, keepdim: bool) -> Any:  # noqa: A002
     def backward(grads: list[Any]) -> tuple[Any]:
         full = xp.zeros(shape, dtype=grads[0].dtype)
         g = grads[0] if keepdim else xp.expand_dims(grads[0], axis)
-        xp.put_along_axis(full, idx, g, axis=axis)
+        full[along(idx, axis)] = g
         return (full,)
 
     name = "MaxBackward0" if kind == "max" else "MinBackward0"

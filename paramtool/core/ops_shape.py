@@ -230,9 +230,12 @@ def repeat_interleave(input: Any, repeats: Any = None, dim: int | None = None, *
     out = xp.repeat(a, reps, axis=axis)
 
     def backward(g: Any) -> tuple[Any, ...]:
+        # the sum of each run of repeats: differences of the running sum at the runs' ends
         ends = xp.cumsum(xp.broadcast_to(xp.asarray(reps), (a.shape[axis],)))
-        starts = xp.concatenate([xp.zeros(1, dtype=ends.dtype), ends[:-1]])
-        return (xp.add.reduceat(g, starts, axis=axis) if a.shape[axis] else g, None)
+        total = xp.cumsum(g, axis=axis)
+        zero = xp.zeros_like(xp.take(total, xp.asarray([0]), axis=axis))
+        at_ends = xp.concatenate([zero, xp.take(total, ends - 1, axis=axis)], axis=axis)
+        return (xp.diff(at_ends, axis=axis) if a.shape[axis] else g, None)
 
     return record(out, (src, repeats), backward, name="RepeatInterleaveBackward0")
 
@@ -380,14 +383,19 @@ def tril_indices(
     row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None
 ) -> Any:
     """Indices (2, N) of the lower triangle of a ``row x col`` matrix."""
-    return constant(np.stack(np.tril_indices(row, offset, col)).astype(np.int64))
+    return _on(np.stack(np.tril_indices(row, offset, col)).astype(np.int64), device)
 
 
 def triu_indices(
     row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None
 ) -> Any:
     """Indices (2, N) of the upper triangle of a ``row x col`` matrix."""
-    return constant(np.stack(np.triu_indices(row, offset, col)).astype(np.int64))
+    return _on(np.stack(np.triu_indices(row, offset, col)).astype(np.int64), device)
+
+
+def _on(array: np.ndarray, device: Any) -> Any:
+    result = constant(array)
+    return result if device is None else result.to(device)
 
 
 def diagonal(input: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Any:  # noqa: A002

@@ -12,7 +12,7 @@ import numpy as np
 
 from paramtool.core import ops
 from paramtool.core.autograd import record
-from paramtool.core.ops_common import arr, constant, needs, xp_of
+from paramtool.core.ops_common import along, arr, constant, needs, xp_of
 from paramtool.core.ops_pointwise import _sigmoid
 from paramtool.core.tensor_ops import adopt
 
@@ -324,8 +324,9 @@ def gumbel_softmax(logits: Any, tau: float = 1, hard: bool = False, eps: float =
     from paramtool.core import factories  # noqa: PLC0415
 
     x = arr(logits)
-    exponential = -np.log(1 - factories.rand(*x.shape, dtype=np.float64)._array())
-    noise = -xp_of(logits).asarray(np.log(exponential)).astype(x.dtype)
+    xp = xp_of(logits)
+    uniform = factories.rand(*x.shape, dtype=np.float64, device=logits.device)._array()
+    noise = -xp.log(-xp.log(1 - uniform)).astype(x.dtype)  # Gumbel(0, 1)
     soft = ops.softmax(ops.div(ops.add(logits, constant(noise)), tau), dim)
     if not hard:
         return soft
@@ -333,5 +334,5 @@ def gumbel_softmax(logits: Any, tau: float = 1, hard: bool = False, eps: float =
     xp = xp_of(logits)
     index = s.argmax(axis=dim)
     one_hot = xp.zeros_like(s)
-    xp.put_along_axis(one_hot, xp.expand_dims(index, dim), 1, axis=dim)
+    one_hot[along(xp.expand_dims(index, dim), dim)] = 1
     return ops.add(ops.sub(constant(one_hot), soft.detach()), soft)

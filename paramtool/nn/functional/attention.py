@@ -72,7 +72,7 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
     probs = _safe_softmax(scores, xp)
     keep = None
     if dropout_p > 0:
-        uniform = factories.rand(*probs.shape, dtype=probs.dtype)._array()
+        uniform = factories.rand(*probs.shape, dtype=probs.dtype, device=query.device)._array()
         keep = (uniform >= dropout_p).astype(probs.dtype) / (1 - dropout_p)
     weights = probs if keep is None else probs * keep
     out = matmul_array(weights, v)

@@ -11,7 +11,7 @@ import numpy as np
 
 from paramtool.core import ops
 from paramtool.core.autograd import record
-from paramtool.core.ops_common import arr, constant, needs, xp_of
+from paramtool.core.ops_common import along, arr, constant, needs, xp_of
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cosine_embedding_loss",
@@ -78,7 +78,7 @@ def nll_loss(input: Any, target: Any, weight: Any = None, size_average: Any = No
 
     def backward(g: Any) -> tuple[Any, ...]:
         full = xp.zeros(moved.shape, dtype=x.dtype)
-        xp.put_along_axis(full, safe[..., None], (-scale * g)[..., None], axis=-1)
+        full[along(safe[..., None], -1)] = (-scale * g)[..., None]
         return (xp.moveaxis(full, -1, 1) if x.ndim >= 2 else full), None, None
 
     return record(out, (input, target, weight), backward, name="NllLossBackward0")
@@ -370,7 +370,8 @@ def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6,
 def pdist(input: Any, p: float = 2.0) -> Any:  # noqa: A002
     """Distances between every pair of rows (upper triangle, row-major)."""
     n = arr(input).shape[0]
-    rows, cols = np.triu_indices(n, 1)
+    xp = xp_of(input)
+    rows, cols = (xp.asarray(i) for i in np.triu_indices(n, 1))
     a = ops.index_select(input, 0, constant(rows.astype(np.int64)))
     b = ops.index_select(input, 0, constant(cols.astype(np.int64)))
     return ops.norm(ops.sub(a, b), p, -1)

@@ -12,7 +12,7 @@ import numpy as np
 
 from paramtool.core import ops
 from paramtool.core.autograd import no_grad, record
-from paramtool.core.ops_common import arr, constant, xp_of
+from paramtool.core.ops_common import along, arr, constant, xp_of
 
 __all__ = ["embedding", "embedding_bag", "one_hot"]
 
@@ -151,5 +151,5 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Any:
     if index.size and (index.min() < 0 or index.max() >= num_classes):
         raise RuntimeError("Class values must be smaller than num_classes.")
     out = xp.zeros((*index.shape, num_classes), dtype=np.int64)
-    xp.put_along_axis(out, index[..., None].astype(np.int64), 1, axis=-1)
+    out[along(index[..., None].astype(np.int64), -1)] = 1
     return constant(out)
