@@ -80,16 +80,39 @@ def cells(text: str) -> int:
 def elide(text: str, width: int) -> str:
     """``text`` cut in the middle to ``width`` cells, the cut marked by an ellipsis.
 
-    Two thirds of the room go to the end of the name, where dotted names differ most
-    (``transform….h.10.ln_1.weight``).
+    A dotted name loses whole parts from its middle, keeping its first part and as much of
+    its end as fits (``transformer.…c_attn.weight``); other text keeps a third of the room
+    for its start and the rest for its end.
     """
     if cells(text) <= width:
         return text
     keep = max(width - 1, 1)
+    dotted = _elide_parts(text.split("."), keep)
+    if dotted is not None:
+        return dotted
     head_room = keep // 3
     head, tail = text[:head_room], text[len(text) - (keep - head_room) :]
     while cells(head) + cells(tail) > keep and tail:
         tail = tail[1:]
+    return head + ELLIPSIS + tail
+
+
+def _elide_parts(parts: list[str], keep: int) -> str | None:
+    """The first part, then ``…``, then the last parts that fit; None when not even one does."""
+    if len(parts) < 3:
+        return None
+    head, tail, last = parts[0] + ".", "", len(parts)
+    while (
+        last > 1 and cells(head) + cells(parts[last - 1]) + len(tail) + (1 if tail else 0) <= keep
+    ):
+        tail = parts[last - 1] + ("." + tail if tail else "")
+        last -= 1
+    if not tail:
+        return None
+    first = 1
+    while first < last and cells(head) + cells(parts[first]) + 1 + cells(tail) <= keep:
+        head += parts[first] + "."
+        first += 1
     return head + ELLIPSIS + tail
 
 
