@@ -45,8 +45,10 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
         raise ExportError(f"{text!r}: a path cannot hold a NUL character")
     path = Path(text)
     resolved = path.resolve()
-    if folder and (resolved == Path(resolved.anchor) or Path.cwd().is_relative_to(resolved)):
-        raise ExportError(f"{text}: writing a checkpoint folder here would replace the current folder; name a new or checkpoint folder")  # fmt: skip
+    if folder and resolved == Path(resolved.anchor):
+        raise ExportError(f"{text}: is the filesystem root; name a checkpoint folder")
+    if folder and Path.cwd().is_relative_to(resolved):
+        raise ExportError(f"{text}: holds the current folder, which replacing it would move away; name another folder")  # fmt: skip
     if folder and path.is_symlink():
         raise ExportError(f"{text}: is a symbolic link; give the folder it points to")
     if folder and path.exists() and not path.is_dir():
