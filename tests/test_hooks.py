@@ -52,3 +52,23 @@ def test_global_hooks_are_removed() -> None:
         nn.Identity()(paramtool.ones(1))
     nn.Identity()(paramtool.ones(1))
     assert seen == ["Identity"]
+
+
+def test_model_files_reach_the_global_hooks_where_torch_keeps_them(tmp_path, capsys) -> None:
+    from paramtool.models.loader import load_model
+
+    model_file = tmp_path / "model.py"
+    model_file.write_text(
+        "import torch\n"
+        "import torch.nn.modules.module as module_file\n"
+        "seen = []\n"
+        "handle = module_file.register_module_forward_hook(\n"
+        "    lambda m, a, out: seen.append(type(m).__name__))\n"
+        "model = torch.nn.Sequential(torch.nn.Identity())\n"
+        "model(torch.ones(1))\n"
+        "handle.remove()\n"
+        "print(seen)\n"
+    )
+    load_model(str(model_file))
+    captured = capsys.readouterr()
+    assert "['Identity', 'Sequential']" in captured.out + captured.err

@@ -23,7 +23,13 @@ from paramtool.core.tensor import Tensor
 from paramtool.core.type_names import typename
 from paramtool.nn._conversion import ConversionMethods
 from paramtool.nn._loading import StateDictMethods
-from paramtool.nn.hooks import HookMethods
+from paramtool.nn.hooks import (  # noqa: F401 - the global hooks live in torch.nn.modules.module
+    HookMethods,
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+    register_module_full_backward_hook,
+    register_module_full_backward_pre_hook,
+)
 from paramtool.nn.parameter import Buffer, Parameter
 
 
