@@ -30,9 +30,12 @@ INTRO = """# paramtool command line
 
 MODEL and TARGET default to `./model.py`. Data goes to stdout and messages to stderr; exit
 status 0 is success, 1 a failure you can fix (a bad file, a mismatch, a difference beyond
-tolerance), 2 a usage error. `--json` output follows `paramtool/cli/schema.json`. Tables use
-colour and a frame on a terminal (not with `NO_COLOR`) and plain text when piped; progress
-bars appear on a terminal only. `paramtool --debug ...` shows the Python traceback of an error.
+tolerance), 2 a usage error. `--json` output follows `paramtool/cli/schema.json`. Piped
+tables are never wrapped or shortened (one row per line, names whole); on a terminal they fit
+its width, dropping low-value columns first, then eliding names in the middle, with bold
+headings unless `NO_COLOR` is set. Names are shown as data, control characters escaped.
+Progress bars appear on a terminal only. `paramtool --debug ...` shows the Python traceback
+of an error. Shell completion: `eval "$(_PARAMTOOL_COMPLETE=bash_source paramtool)"`.
 
 A model file is run as a module. The model is `--entry NAME` (a Module instance, a Module
 class, or a function returning a Module), else `build_model`, else a top-level `model`, else
