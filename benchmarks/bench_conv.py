@@ -8,12 +8,16 @@ median (and the fastest) of ``--repeat`` runs after a warm-up; the ratio is PyTo
 paramtool's (1.0 = as fast; the targets are >= 0.5 for
 forward, >= 0.3 for backward). Needs torch.
 
-    PYTHONPATH=. python benchmarks/bench_conv.py [--batch 1] [--size 224] [--repeat 7]
+    PYTHONPATH=. python benchmarks/bench_conv.py [--batch 1] [--size 224] [--repeat 7] [--threads N]
+
+``--threads N`` runs both libraries on N threads (the script restarts itself with
+``OPENBLAS_NUM_THREADS=N`` for numpy's BLAS, and sets torch's thread count).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -77,8 +81,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)  # read when numpy loads BLAS
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     import torch  # noqa: PLC0415 - the reference
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     sample = resnet_cases.load_sample("torch")
     shapes = {k: tuple(v.shape) for k, v in sample.build_model("resnet18").state_dict().items()}
