@@ -13,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from paramtool.core.hooks import RemovableHandle
 
 _enabled = True
 
@@ -116,7 +119,7 @@ class Node:
         self.backward_fn: Callable[..., Any] | None = backward_fn
         self.edges = edges
         self.outputs = outputs  # (shape, dtype, xp) per output, to make zero gradients
-        self.hooks: dict[int, list[Callable[..., Any]]] = {}
+        self.hooks: dict[int, OrderedDict[int, Callable[..., Any]]] = {}
         self.retained: dict[int, Any] = {}
 
     def name(self) -> str:
@@ -322,10 +325,10 @@ def _zeros_for(meta: tuple[tuple[int, ...], Any, Any]) -> Any:
     return xp.zeros(shape, dtype=dtype)
 
 
-def _run_hooks(hooks: list[Callable[..., Any]] | None, grad: Any) -> Any:
+def _run_hooks(hooks: OrderedDict[int, Callable[..., Any]] | None, grad: Any) -> Any:
     if not hooks:
         return grad
-    for hook in list(hooks):
+    for hook in list(hooks.values()):
         result = hook(_wrap(grad))
         if result is not None:
             grad = result._array() if hasattr(result, "_cell") else result
@@ -473,35 +476,19 @@ def _check_create_graph(create_graph: bool) -> None:
         )
 
 
-class RemovableHandle:
-    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
-
-    def __init__(self, hooks: list[Any], hook: Any) -> None:
-        self._hooks, self._hook = hooks, hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
-
-
 def register_hook(tensor: Any, hook: Callable[[Any], Any]) -> RemovableHandle:
     """Register a hook that sees (and may replace) the gradient of ``tensor``."""
     if not tensor.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     if tensor.grad_fn is None:
         if tensor._hooks is None:
-            tensor._hooks = []
+            tensor._hooks = OrderedDict()
         hooks = tensor._hooks
     else:
-        hooks = tensor.grad_fn.hooks.setdefault(tensor._output_nr, [])
-    hooks.append(hook)
-    return RemovableHandle(hooks, hook)
+        hooks = tensor.grad_fn.hooks.setdefault(tensor._output_nr, OrderedDict())
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
 
 
 def retain_grad(tensor: Any) -> None:
