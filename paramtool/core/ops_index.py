@@ -192,7 +192,9 @@ def gather(input: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> An
     return record(a[where], (input, index), backward, name="GatherBackward0")
 
 
-take_along_dim = lambda input, indices, dim: gather(input, dim, indices)  # noqa: E731, A002
+def take_along_dim(input: Any, indices: Any, dim: int) -> Any:  # noqa: A002
+    """``gather(input, dim, indices)`` (the argument order of numpy's take_along_axis)."""
+    return gather(input, dim, indices)
 
 
 def scatter(input: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,

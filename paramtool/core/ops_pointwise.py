@@ -27,7 +27,7 @@ __all__ = [
     "lt", "maximum", "minimum", "mul", "multiply", "ne", "neg", "negative", "pow", "reciprocal",
     "remainder", "rsqrt", "rsub", "sigmoid", "sign", "sin", "sinh", "sqrt", "square", "sub", "subtract",
     "tan", "tanh", "true_divide", "where", "ceil", "floor", "round", "trunc", "isnan", "isinf",
-    "isfinite", "atan2", "addcmul", "addcdiv", "logical_xor", "bitwise_and", "bitwise_or",
+    "isfinite", "atan2", "addcmul", "relu", "isclose", "allclose", "equal", "addcdiv", "logical_xor", "bitwise_and", "bitwise_or",
     "bitwise_not", "nan_to_num", "signbit", "asin", "acos", "atan", "float_power", "hypot",
 ]  # fmt: skip
 
@@ -407,6 +407,32 @@ sign = _zero_grad_unary("SignBackward0", "sign")
 ceil = _zero_grad_unary("CeilBackward0", "ceil")
 floor = _zero_grad_unary("FloorBackward0", "floor")
 trunc = _zero_grad_unary("TruncBackward0", "trunc")
+
+
+def relu(input: Any) -> Any:  # noqa: A002
+    """``max(x, 0)``; zero gradient at 0, as PyTorch."""
+    x = arr(input)
+    y = _xp(x).maximum(x, 0).astype(x.dtype, copy=False)
+    return record(y, (input,), lambda g: (g * (y > 0),), name="ReluBackward0")
+
+
+def isclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # noqa: A002
+            equal_nan: bool = False) -> Any:  # fmt: skip
+    """Elementwise ``|input - other| <= atol + rtol * |other|`` (a bool tensor)."""
+    a, b = arr(input), arr(other)
+    return constant(_xp(a).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # noqa: A002
+             equal_nan: bool = False) -> bool:  # fmt: skip
+    """Whether every element is close (see ``isclose``)."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+def equal(input: Any, other: Any) -> bool:  # noqa: A002
+    """Whether both tensors have the same shape and elements."""
+    a, b = arr(input), arr(other)
+    return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
 
 
 def round(input: Any, *, decimals: int = 0) -> Any:  # noqa: A001, A002

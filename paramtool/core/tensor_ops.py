@@ -15,7 +15,7 @@ import numpy as np
 
 from paramtool.core import autograd, ops, recipes
 from paramtool.core.device import to_device
-from paramtool.core.ops_common import arr, record, unbroadcast
+from paramtool.core.ops_common import arr, constant, record, unbroadcast
 from paramtool.core.ops_index import getitem, index_put
 from paramtool.core.promotion import category, check_random_dtype, dtype_stem
 from paramtool.core.recipes import Constant
@@ -102,7 +102,8 @@ _METHODS = [
     "softmax", "sort", "split", "sqrt", "square", "squeeze", "std", "sub", "subtract", "sum",
     "swapaxes", "swapdims", "t", "tan", "tanh", "tile", "topk", "transpose", "tril", "triu",
     "true_divide", "trunc", "unbind", "unflatten", "unique", "unsqueeze", "var", "view",
-    "bitwise_and", "bitwise_or", "bitwise_not", "real", "imag", "hsplit", "aminmax",
+    "bitwise_and", "bitwise_or", "bitwise_not", "real", "imag", "hsplit", "aminmax", "relu",
+    "isclose", "allclose", "equal", "take_along_dim",
 ]  # fmt: skip
 
 _INPLACE = [
@@ -110,7 +111,7 @@ _INPLACE = [
     "exp", "floor", "index_add", "index_put", "lerp", "log", "masked_fill", "masked_scatter",
     "mul", "neg", "pow", "reciprocal", "round", "rsqrt", "scatter", "scatter_add", "sigmoid",
     "sign", "sin", "sqrt", "square", "sub", "tanh", "tril", "triu", "trunc", "ceil",
-    "nan_to_num", "log1p", "expm1", "remainder", "fmod", "floor_divide", "erf",
+    "nan_to_num", "log1p", "expm1", "remainder", "fmod", "floor_divide", "erf", "relu",
 ]  # fmt: skip
 
 
@@ -147,6 +148,98 @@ class TensorOps:
 
     def is_contiguous(self, memory_format: Any = None) -> bool:
         return self.is_deferred or self._array().flags.c_contiguous  # type: ignore[attr-defined]
+
+    def where(self, condition: Any, other: Any) -> Any:
+        """``paramtool.where(condition, self, other)``."""
+        return ops.where(condition, self, other)
+
+    def select(self, dim: int, index: int) -> Any:
+        """The slice at ``index`` of dimension ``dim``, without that dimension."""
+        return getitem(self, (slice(None),) * (dim % self.ndim) + (index,))  # type: ignore[attr-defined]
+
+    def split_with_sizes(self, split_sizes: Any, dim: int = 0) -> Any:
+        return ops.split(self, list(split_sizes), dim)
+
+    def stride(self, dim: int | None = None) -> Any:
+        """Elements to step per dimension (C order while deferred)."""
+        if self.is_deferred:  # type: ignore[attr-defined]
+            strides, step = [], 1
+            for n in reversed(self.shape):  # type: ignore[attr-defined]
+                strides.insert(0, step)
+                step *= n
+        else:
+            array = self._cell.array  # type: ignore[attr-defined]
+            strides = [s // array.itemsize for s in array.strides]
+        return tuple(strides) if dim is None else strides[dim]
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize  # type: ignore[attr-defined]
+
+    def get_device(self) -> int:
+        """The CUDA ordinal, or -1 on the cpu."""
+        device = self.device  # type: ignore[attr-defined]
+        return -1 if device.type == "cpu" else int(device.index or 0)
+
+    def is_complex(self) -> bool:
+        return self.dtype.kind == "c"  # type: ignore[attr-defined]
+
+    def _new(self, fn: Any, size: Any, dtype: Any, device: Any, requires_grad: bool) -> Any:
+        size = tuple(size[0]) if len(size) == 1 and not isinstance(size[0], int) else size
+        return fn(*size, dtype=dtype or self.dtype, device=device or self.device,  # type: ignore[attr-defined]
+                  requires_grad=requires_grad)  # fmt: skip
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Any:  # fmt: skip
+        """Zeros of ``size`` with this tensor's dtype and device (unless given)."""
+        from paramtool.core import factories  # noqa: PLC0415 - factories build on Tensor
+
+        return self._new(factories.zeros, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Any:  # fmt: skip
+        """Ones of ``size`` with this tensor's dtype and device (unless given)."""
+        from paramtool.core import factories  # noqa: PLC0415
+
+        return self._new(factories.ones, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Any:  # fmt: skip
+        """An uninitialised tensor of ``size`` with this tensor's dtype and device."""
+        from paramtool.core import factories  # noqa: PLC0415
+
+        return self._new(factories.empty, size, dtype, device, requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Any:  # fmt: skip
+        """``fill_value`` everywhere, with this tensor's dtype and device (unless given)."""
+        from paramtool.core import factories  # noqa: PLC0415
+
+        return factories.full(size, fill_value, dtype=dtype or self.dtype,  # type: ignore[attr-defined]
+                              device=device or self.device, requires_grad=requires_grad)  # type: ignore[attr-defined] # fmt: skip
+
+    def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False) -> Any:  # fmt: skip
+        """A copy of ``data`` with this tensor's dtype and device (unless given)."""
+        from paramtool.core import factories  # noqa: PLC0415
+
+        return factories.tensor(data, dtype=dtype or self.dtype, device=device or self.device,  # type: ignore[attr-defined]
+                                requires_grad=requires_grad)  # fmt: skip
+
+    def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Any:
+        """Fill with 1 (probability ``p``) or 0, from paramtool's random stream."""
+        from paramtool.core import factories  # noqa: PLC0415
+
+        uniform = factories.rand(*self.shape, dtype=np.float64, device=self.device,  # type: ignore[attr-defined]
+                                 generator=generator)._array()  # fmt: skip
+        with autograd.no_grad():
+            return self.copy_(constant((uniform < arr(p)).astype(self.dtype)))  # type: ignore[attr-defined]
+
+    def bernoulli(self, p: Any = None, *, generator: Any = None) -> Any:
+        """0/1 draws with probabilities ``self`` (or ``p``)."""
+        probabilities = self if p is None else p
+        out = ops.mul(self.detach(), 0)  # type: ignore[attr-defined]
+        return out.bernoulli_(probabilities, generator=generator)
 
     def view_as(self, other: Any) -> Any:
         return ops.view(self, tuple(other.shape))

@@ -47,8 +47,8 @@ def pointwise(input: Any, forward: Callable[[Array, Any], Array],  # noqa: A002
 
 def relu(input: Any, inplace: bool = False) -> Any:  # noqa: A002
     """``max(x, 0)``."""
-    return pointwise(input, lambda x, xp: xp.maximum(x, 0), lambda x, y, xp: y > 0,
-                     "ReluBackward0", inplace)  # fmt: skip
+    result = ops.relu(input)
+    return adopt(input, result) if inplace else result
 
 
 def relu_(input: Any) -> Any:  # noqa: A002
