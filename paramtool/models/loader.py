@@ -165,8 +165,8 @@ def load_model(
             name, candidate = _pick_candidate(module, path, entry, base or _module_type())
             model = _construct(candidate, name, module, path, dict(args or {}), config, base)
         except ModelLoadError as exc:
-            if missing is not None and missing.met:  # a failure after a missing name: its cause
-                raise missing_error(missing.used or missing.met, path) from exc
+            if missing is not None and missing.used:  # a failure after a missing name: its cause
+                raise missing_error(missing.used, path) from exc
             raise
         if missing is not None and missing.used:
             raise missing_error(missing.used, path)

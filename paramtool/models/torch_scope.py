@@ -134,15 +134,27 @@ def _holds(module: Any, ours: set[int]) -> bool:
 
 
 def missing_error(met: Sequence[MissingName], path: Path) -> MissingTorchFeature:
-    """One error naming every missing torch name with its file and line, and what to install."""
+    """One error naming every missing torch name with its files and lines, and what to install."""
     packages = sorted({m.name.partition(".")[0] for m in met} - {"torch"})
-    listed = ", ".join(f"{m.name} ({_short(m, path)})" for m in met)
+    places: dict[str, list[str]] = {}
+    for entry in met:
+        places.setdefault(entry.name, []).append(_short(entry, path))
+    listed = ", ".join(f"{name} ({_places(where)})" for name, where in places.items())
     install = " ".join(["torch", *packages])
     return MissingTorchFeature(
         f"{path}: needs what paramtool's core does not provide: {listed}; "
         f"install PyTorch (pip install {install}) to build it with PyTorch",
         names=list(met),
     )
+
+
+def _places(where: list[str]) -> str:
+    """``line 3`` / ``lines 3, 9`` / ``other.py:4, line 9``."""
+    lines = [w.removeprefix("line ") for w in where if w.startswith("line ")]
+    others = [w for w in where if not w.startswith("line ")]
+    if lines:
+        others.append(("line " if len(lines) == 1 else "lines ") + ", ".join(lines))
+    return ", ".join(others)
 
 
 def _short(entry: MissingName, path: Path) -> str:

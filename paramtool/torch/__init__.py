@@ -107,6 +107,7 @@ MODULES: dict[str, str] = {
     "torch.cuda": "paramtool.torch.cuda",
     "torch.cuda.amp": "paramtool.torch.amp",
     "torch.amp": "paramtool.torch.amp",
+    "torch.accelerator": "paramtool.torch.accelerator",
 }
 
 

@@ -34,4 +34,11 @@ class DistributedDataParallel(DataParallel):
         super().__init__(module, device_ids, output_device, dim)
 
 
-__all__ = ["DataParallel", "DistributedDataParallel"]
+def data_parallel(module: Module, inputs: Any, device_ids: Any = None, output_device: Any = None,
+                  dim: int = 0, module_kwargs: Any = None) -> Any:  # fmt: skip
+    """``nn.parallel.data_parallel``: the module applied to the inputs (one device here)."""
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    return module(*inputs, **(module_kwargs or {}))
+
+
+__all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]

@@ -14,6 +14,7 @@ _SUBMODULES = {
     "functional": "paramtool.nn.functional",
     "parameter": "paramtool.nn.parameter",
     "modules": "paramtool.torch.nn.modules",
+    "parallel": "paramtool.nn.layers.parallel",
     "utils": "paramtool.torch.nn.utils",
 }
 
