@@ -68,11 +68,16 @@ def max_pool_forward(x: Any, geo: Geometry, with_winners: bool = True) -> tuple[
             xp.maximum(best, xpad[geo.window(offset)], out=best)
         return best, None
     arg = xp.zeros(best.shape, dtype=xp.int64)
+    nan = x.dtype.kind not in "iu" and bool(xp.isnan(x).any())
     for i, offset in enumerate(offsets[1:], 1):
         values = xpad[geo.window(offset)]
-        wins = (values > best) | xp.isnan(values)
-        xp.copyto(best, values, where=wins)
-        arg[wins] = i
+        wins = values > best
+        if nan:
+            wins |= xp.isnan(values)
+        step = i - arg  # arg += wins * (i - arg): arithmetic beats masked writes several times
+        step *= wins
+        arg += step
+        xp.maximum(best, values, out=best)  # NaN wins here too
     return best, arg
 
 
@@ -81,7 +86,7 @@ def max_pool_backward(grad: Any, arg: Any, geo: Geometry) -> Any:
     xp = xp_of(grad)
     result = xp.zeros(grad.shape[:2] + geo.padded_size(), dtype=grad.dtype)
     for i, offset in enumerate(geo.offsets()):
-        result[geo.window(offset)] += xp.where(arg == i, grad, 0)
+        result[geo.window(offset)] += grad * (arg == i)  # a product, not a masked select
     return result[inner(geo.pads, geo.size)]
 
 
