@@ -11,16 +11,15 @@ import math
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from paramtool.core.dtypes import dtype_name
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One stored tensor.
+class Entry(NamedTuple):
+    """One stored tensor (a named tuple: a checkpoint may hold millions).
 
     Attributes:
         name: The tensor's name.

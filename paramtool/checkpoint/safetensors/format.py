@@ -18,6 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -101,9 +102,8 @@ def numpy_dtype(code: str, where: str) -> np.dtype:
     return DTYPES[code]
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """One tensor's header entry.
+class TensorInfo(NamedTuple):
+    """One tensor's header entry (a named tuple: a header may hold millions).
 
     Attributes:
         name: The tensor's name.
@@ -161,6 +161,31 @@ def _duplicate(pairs: tuple[tuple[str, object], ...]) -> ValueError:
     return ValueError(f"duplicate key {key!r} in header")
 
 
+def _no_pair_lost(text: str, parsed: dict[str, object]) -> bool:
+    """True when parsing kept every key-value pair of ``text``: no key was given twice.
+
+    Outside strings a ``:`` only separates a key from its value, so the colons of the text are
+    the pairs plus the colons inside strings. Counting the pairs and string colons of the
+    header object and of the objects it holds (without ``\\u`` escapes, which could spell a
+    colon) must give the same number; a lost duplicate, or anything nested deeper, makes them
+    differ, and the header is then parsed again pair by pair to name the duplicate.
+    """
+    pairs = len(parsed)
+    colons = text.count(":")
+    for key, value in parsed.items():
+        if ":" in key:
+            colons -= key.count(":")
+        if type(value) is dict:
+            pairs += len(value)
+    metadata = parsed.get(METADATA_KEY)
+    if type(metadata) is dict:  # the only object whose strings are free text
+        for field, item in metadata.items():
+            colons -= field.count(":") + (item.count(":") if type(item) is str else 0)
+    # Colons in a tensor entry's own strings (no valid field or dtype has one) are not
+    # subtracted: they make the counts differ, and the careful parse decides.
+    return colons == pairs
+
+
 def _objects(pairs: tuple[tuple[str, object], ...]) -> dict[str, object]:
     """The header object and the objects it holds (tensor entries, metadata) as dicts,
     refusing duplicate keys. JSON objects arrive as tuples of pairs (``object_pairs_hook``
@@ -196,10 +221,12 @@ def parse_json(raw: bytes, path: object) -> dict[str, object]:
     except UnicodeDecodeError as exc:
         raise _fail(path, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        parsed = json.loads(text, object_pairs_hook=tuple, parse_constant=_refuse_constant)
-        if type(parsed) is not tuple:
+        parsed = json.loads(text, parse_constant=_refuse_constant)
+        if type(parsed) is not dict:
             raise _fail(path, "header must be a JSON object")
-        return _objects(parsed)
+        if "\\u" in text or not _no_pair_lost(text, parsed):
+            return _objects(json.loads(text, object_pairs_hook=tuple))
+        return parsed
     except RecursionError:
         raise _fail(path, "header JSON is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, duplicates, NaN, oversized integers
@@ -240,7 +267,7 @@ def _checked_numel(shape: list[int]) -> int:
 
 
 def _entry(name: str, value: object, path: object) -> TensorInfo:
-    if type(value) is not dict or len(value) != 3 or not _FIELDS.issuperset(value):
+    if type(value) is not dict or value.keys() != _FIELDS:
         raise _fail(path, "entry must have exactly dtype, shape and data_offsets", name)
     code, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
     if type(code) is not str or code not in _RANK:
