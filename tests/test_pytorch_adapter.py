@@ -106,6 +106,30 @@ def test_inventory_rows_follow_pytorchs_order_non_persistent_buffers_in_place(zo
     assert rows[0].name == "mask" and rows[0].persistent is False
 
 
+def test_repr_reads_as_pytorchs(zoo) -> None:
+    """Known layers print as paramtool's (PyTorch's format); other types keep their own text."""
+
+    class Custom(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = nn.Linear(2, 2)
+
+        def extra_repr(self) -> str:
+            return "custom=True"
+
+    class OwnRepr(nn.Module):
+        def __repr__(self) -> str:
+            return "OwnRepr<3>"
+
+    model, mirror = zoo
+    # parameter containers name the tensor type: paramtool's (on the CPU) where torch's (on meta)
+    expected = repr(model).replace("torch.meta.", "paramtool.").replace("[torch.", "[paramtool.")
+    assert repr(mirror) == expected
+    with torch.device("meta"):
+        other = nn.Sequential(Custom(), OwnRepr())
+    assert repr(to_paramtool(other)) == repr(other)
+
+
 def test_ties_are_found_by_identity(zoo) -> None:
     model, mirror = zoo
     groups: dict[int, list[str]] = {}

@@ -151,8 +151,9 @@ def test_a_source_gives_pytorchs_table(source: str, published: int | None) -> No
     result = invoke("inspect", source, "--json")
     assert result.exit_code == 0, result.output
     ours = _ours(validate(result.stdout, "inspect"))
-    expected = _table(_torch_model(source))
-    assert ours == expected
+    reference = _torch_model(source)
+    assert ours == _table(reference)
+    assert repr(open_model(source)) == repr(reference)
     if published is not None:
         assert ours["unique"] == published
 

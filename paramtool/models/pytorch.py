@@ -84,12 +84,14 @@ def torch_installed() -> bool:
         return False
 
 
+def is_torch_module_class(cls: type) -> bool:
+    """True for ``torch.nn.Module`` itself (without importing PyTorch)."""
+    return cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
+
+
 def is_torch_module(value: Any) -> bool:
     """True when ``value`` is a ``torch.nn.Module`` (without importing PyTorch)."""
-    return any(
-        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
-        for cls in type(value).__mro__
-    )
+    return any(is_torch_module_class(cls) for cls in type(value).__mro__)
 
 
 @contextlib.contextmanager
@@ -160,6 +162,16 @@ class TorchModule(Module):
 
     #: The torch class, qualified (``timm.layers.layer_scale.LayerScale``).
     torch_type: str = ""
+    #: What the torch module's own ``extra_repr`` gave, so ``repr`` reads as PyTorch's.
+    torch_extra_repr: str = ""
+    #: The torch module's whole ``repr``, when its class defines its own ``__repr__``.
+    torch_repr: str | None = None
+
+    def extra_repr(self) -> str:
+        return self.torch_extra_repr
+
+    def __repr__(self) -> str:
+        return self.torch_repr if self.torch_repr is not None else super().__repr__()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Not available: the computation of a PyTorch-only module is PyTorch's.
@@ -264,6 +276,8 @@ class _Mirror:
         self.keep.append(source)
         layer = paramtool_layer(type(source))
         twin = _blank(layer or _mirror_class(type(source)), source)
+        if layer is None:
+            twin.torch_extra_repr, twin.torch_repr = _reprs(source)
         self.modules[id(source)] = twin
         start = len(self.tensors)  # tensors made before are owned by a module met before
         self.own_tensors(source, twin, path)
@@ -317,6 +331,18 @@ def _blank(cls: type[Module], source: Any) -> Module:
             with contextlib.suppress(AttributeError, TypeError):  # a read-only property
                 object.__setattr__(twin, name, dict(value) if isinstance(value, dict) else value)
     return twin
+
+
+def _reprs(source: Any) -> tuple[str, str | None]:
+    """A torch module's ``extra_repr()``, and its whole ``repr`` when its class writes its own
+    (transformers' ``Conv1D``); empty when they fail on the meta device."""
+    own = next(c.__repr__ for c in type(source).__mro__ if is_torch_module_class(c))
+    try:
+        extra = str(source.extra_repr())
+        whole = repr(source) if type(source).__repr__ is not own else None
+    except Exception:  # noqa: BLE001 - a model's own repr code, run only for display
+        return "", None
+    return extra, whole
 
 
 def _is_plain(value: Any) -> bool:
