@@ -29,7 +29,9 @@ def test_missing_model_file(tmp_path: Path) -> None:
 
 def test_default_target_is_model_py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    one_line_error(invoke("inspect"), "model.py: no such file")
+    result = invoke("inspect")  # a usage error that shows the usage line
+    assert result.exit_code == 2 and "Usage: " in result.stderr
+    assert "no model.py in this folder" in result.stderr and "Traceback" not in result.output
 
 
 def test_syntax_error_in_model_file(tmp_path: Path) -> None:
