@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from paramtool.checkpoint.torch_zip import storage_ref
+from paramtool.checkpoint.torch_zip import TorchFile, storage_ref
 from paramtool.checkpoint.unpickler import StorageRef, load_pickle
 from paramtool.errors import CheckpointError
 
@@ -26,18 +26,11 @@ def _no_storage(pid: Any) -> Any:
     raise CheckpointError("a storage inside the file's preamble")
 
 
-class LegacyFile:
-    """The pieces of a legacy ``torch.save`` file.
-
-    Attributes:
-        path: The file.
-        obj: The unpickled object, tensors as :class:`TensorRef`.
-        storages: Storage key -> (absolute byte offset, bytes available).
-    """
+class LegacyFile(TorchFile):
+    """A legacy ``torch.save`` file: its pickles read in turn, each storage record located."""
 
     def __init__(self, path: Path, mapping: Any) -> None:
-        self.path = path
-        self._seen: dict[str, StorageRef] = {}
+        super().__init__(path)
         mapping.seek(0)
         magic = load_pickle(mapping, _no_storage, path)
         if magic != MAGIC_NUMBER:

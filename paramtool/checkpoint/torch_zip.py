@@ -61,8 +61,8 @@ def storage_ref(pid: Any, where: object, kinds: int = 5) -> StorageRef:
     return StorageRef(key, kind.dtype, numel)
 
 
-class ZipArchive:
-    """The pieces of a ``torch.save`` zip: the unpickled object and where each storage lies.
+class TorchFile:
+    """The pieces of a ``torch.save`` file, whatever its format.
 
     Attributes:
         path: The file.
@@ -70,10 +70,18 @@ class ZipArchive:
         storages: Storage key -> (absolute byte offset, bytes available).
     """
 
-    def __init__(self, path: Path, mapping: Any) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
+        self.obj: Any = None
         self.storages: dict[str, tuple[int, int]] = {}
         self._seen: dict[str, StorageRef] = {}
+
+
+class ZipArchive(TorchFile):
+    """A ``torch.save`` zip archive: ``data.pkl`` unpickled, each ``data/KEY`` located."""
+
+    def __init__(self, path: Path, mapping: Any) -> None:
+        super().__init__(path)
         try:
             with zipfile.ZipFile(path) as archive:
                 prefix = _prefix(archive, path)
