@@ -52,3 +52,36 @@ def test_shell_completion_of_scheme_names() -> None:
     assert "he_uniform" in _complete("export", "out.safetensors", "--scheme", "he")
     assert _complete("init", "--rule", "*.bias=zer") == ["*.bias=zeros"]
     assert "inspect" in _complete("ins")
+
+
+@pytest.mark.parametrize("bug", [RuntimeError, ValueError, KeyError])
+def test_an_internal_bug_keeps_its_traceback(bug: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    import paramtool.cli.inspect as command
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise bug("a bug in paramtool")
+
+    monkeypatch.setattr(command, "open_inventory", broken)
+    result = CliRunner().invoke(main, ["inspect", "x.safetensors"])
+    assert isinstance(result.exception, bug)  # not turned into a one-line user error
+    assert "Error: a bug in paramtool" not in result.output
+
+
+def test_paramtool_errors_and_os_errors_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paramtool.cli.inspect as command
+    from paramtool.errors import StateDictError
+
+    for error in (
+        StateDictError("Error(s) in loading state_dict for Net:\n\tMissing"),
+        OSError(28, "No space left on device"),
+    ):
+
+        def broken(*args: object, error: Exception = error, **kwargs: object) -> None:
+            raise error
+
+        monkeypatch.setattr(command, "open_inventory", broken)
+        result = CliRunner().invoke(main, ["inspect", "x.safetensors"])
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+        assert result.stderr.startswith("Error: ")
