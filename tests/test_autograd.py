@@ -93,3 +93,36 @@ def test_inplace_on_leaf_is_an_error_and_on_nonleaf_recorded() -> None:
     h += x
     h.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_record_contract_broadcasting_op_and_multi_outputs() -> None:
+    a = pt.tensor([[1.0, 2.0, 3.0]], requires_grad=True)  # (1, 3) broadcast against (2, 3)
+    b = pt.tensor([[1.0], [2.0]], requires_grad=True)  # (2, 1)
+    x, y = a._array(), b._array()
+    out = autograd.record(
+        x * y,
+        (a, b, None, 2.0),
+        lambda g: (
+            autograd.unbroadcast(g * y, (1, 3)),
+            autograd.unbroadcast(g * x, (2, 1)),
+            None,
+            None,
+        ),  # fmt: skip
+        name="MyMulBackward",
+    )
+    assert type(out.grad_fn).__name__ == "MyMulBackward"
+    out.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [[3.0, 3.0, 3.0]])
+    np.testing.assert_allclose(b.grad.numpy(), [[6.0], [6.0]])
+    seen = []
+    first, second = autograd.record_multi(
+        [x[:, :1], x[:, 1:]], (a,), lambda gs: (seen.append(gs) or np.concatenate(gs, 1),),
+        name="SplitBackward0",
+    )  # fmt: skip
+    a.grad = None
+    (first * 5).sum().backward()  # second gets no gradient: zeros reach the backward
+    np.testing.assert_allclose(seen[0][1], [[0.0, 0.0]])
+    np.testing.assert_allclose(a.grad.numpy(), [[5.0, 0.0, 0.0]])
+    with pt.no_grad():
+        plain = autograd.record(x * 2, (a,), lambda g: (g,), name="X")
+    assert plain.grad_fn is None and not plain.requires_grad
