@@ -197,3 +197,12 @@ def test_filtered_json_carries_the_shown_totals_beside_the_model_totals() -> Non
     assert "shown_totals" not in validate(
         invoke("inspect", SAMPLES["gpt2"], "--json").stdout, "inspect"
     )
+
+
+def test_gpt2_names_stay_whole_in_inspect_on_an_80_column_terminal() -> None:
+    names = names_of("gpt2")
+    out = screen(80, styled=True)
+    render("inspect", names, out, "gpt2")
+    lines = ANSI.sub("", out.file.getvalue()).splitlines()
+    assert lines[0].split() == ["name", "shape", "dtype", "params"]  # tied, trainable dropped
+    assert [line.split()[0] for line in lines[2 : 2 + len(names)]] == names

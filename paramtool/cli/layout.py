@@ -5,8 +5,9 @@ Rules, the same for every command:
 - Names are never broken across lines. Piped output (and ``--json``) is never wrapped or
   shortened: one row per line, so ``| grep`` finds every name whole.
 - On a terminal narrower than a table, the wide columns of least value go first (the init
-  recipe is shortened to its kind, then ``expected std``, ``by`` and the recipe are dropped),
-  then names are elided in the middle (``transformer.h.…c_attn.weight``).
+  recipe is shortened to its kind, then ``expected std``, ``by``, the recipe, ``tied`` and
+  ``trainable`` are dropped), then names are elided in the middle
+  (``transformer.…c_attn.weight``), then more columns go (``zeros``, ``numel``, ...).
 - On a terminal, headings are bold above a rule line; ``NO_COLOR`` drops all styling.
 - Text is written as it is, never read as markup; control characters and escape sequences in
   names are shown escaped (``\\x1b``), so a name cannot drive the terminal.
@@ -38,10 +39,10 @@ FIRST_TO_GO: tuple[tuple[str, str], ...] = (
     ("expected std", "drop"),
     ("by", "drop"),
     ("init", "drop"),
+    ("tied", "drop"),  # the tie groups are listed under the table too
+    ("trainable", "drop"),
 )
 THEN: tuple[tuple[str, str], ...] = (
-    ("tied", "drop"),
-    ("trainable", "drop"),
     ("zeros", "drop"),
     ("numel", "drop"),
     ("max rel", "drop"),
