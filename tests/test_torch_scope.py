@@ -217,3 +217,19 @@ def test_real_pytorch_is_not_disturbed(tmp_path: Path) -> None:
 
     assert again is torch and again.nn.Linear is real_linear
     assert sys.modules["torch.nn"] is torch.nn
+
+
+def test_einops_in_a_model_file_leaves_einops_with_real_torch_working() -> None:
+    torch = pytest.importorskip("torch")
+    einops = pytest.importorskip("einops")
+    real = torch.zeros(2, 3)
+    assert tuple(einops.rearrange(real, "a b -> b a").shape) == (3, 2)
+    args = {"image_size": 64, "patch_size": 16, "num_classes": 10, "dim": 64, "depth": 1,
+            "heads": 2, "mlp_dim": 128}  # fmt: skip
+    model = load_model(Path(__file__).parent / "data" / "torch_models" / "vit_einops.py", args=args)
+    assert isinstance(model, nn.Module)
+    again = einops.rearrange(real, "a b -> b a")
+    assert isinstance(again, torch.Tensor) and tuple(again.shape) == (3, 2)
+    from einops.layers.torch import Rearrange
+
+    assert issubclass(Rearrange, torch.nn.Module)

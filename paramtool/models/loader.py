@@ -275,11 +275,13 @@ def _construct(
             f"{path}: {name!r} is a {type(candidate).__name__}, not a Module, a Module class "
             "or a function returning one"
         )
-    kwargs = config_arguments(candidate, module, args, config)
-    if kwargs is None:
-        kwargs = _call_arguments(candidate, args, config)
     try:
+        kwargs = config_arguments(candidate, module, args, config)
+        if kwargs is None:
+            kwargs = _call_arguments(candidate, args, config)
         model = candidate(**kwargs)
+    except ModelLoadError:
+        raise
     except BaseException as exc:  # noqa: BLE001 - a model file cannot end paramtool
         raise ModelLoadError(describe_failure(exc, path, f"while building {name!r}")) from exc
     if not isinstance(model, base):

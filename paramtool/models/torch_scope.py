@@ -80,6 +80,7 @@ def torch_scope(folder: str | Path | None = None) -> Iterator[Record]:
     from paramtool.torch import missing  # noqa: PLC0415
 
     saved = {name: sys.modules.pop(name) for name in list(sys.modules) if _is_torch_name(name)}
+    einops_saved = _swap_einops_torch_backend({})
     before = set(sys.modules)
     bound = namespace.namespace()
     sys.modules.update(bound)
@@ -93,6 +94,7 @@ def torch_scope(folder: str | Path | None = None) -> Iterator[Record]:
         _drop_new_modules(before, set(map(id, bound.values())), folder)
         _drop_placeholders(bound.values())
         sys.modules.update(saved)
+        _swap_einops_torch_backend(einops_saved)
 
 
 def _drop_new_modules(before: set[str], ours: set[int], folder: str | Path | None) -> None:
@@ -104,6 +106,27 @@ def _drop_new_modules(before: set[str], ours: set[int], folder: str | Path | Non
             name not in before and (_is_in(module, root) or _holds(module, ours))
         ):
             del sys.modules[name]
+
+
+def _swap_einops_torch_backend(restore: dict[str, dict[Any, Any]]) -> dict[str, dict[Any, Any]]:
+    """Take einops' cached torch backends out (returned) and put ``restore``'s back.
+
+    einops keeps the backend it made for ``torch`` in module-level caches: one made for the real
+    PyTorch must not serve paramtool's tensors in the file, nor one made for paramtool's
+    namespace serve real tensors after it.
+    """
+    backends = sys.modules.get("einops._backends")
+    if backends is None:
+        return {}
+    taken: dict[str, dict[Any, Any]] = {}
+    for table_name in ("_loaded_backends", "_type2backend"):
+        table = getattr(backends, table_name, None)
+        if not isinstance(table, dict):
+            continue
+        torch_keys = [k for k, b in table.items() if getattr(b, "framework_name", "") == "torch"]
+        taken[table_name] = {key: table.pop(key) for key in torch_keys}
+        table.update(restore.get(table_name, {}))
+    return taken
 
 
 def _drop_placeholders(modules: Any) -> None:

@@ -108,6 +108,8 @@ MODULES: dict[str, str] = {
     "torch.cuda.amp": "paramtool.torch.amp",
     "torch.amp": "paramtool.torch.amp",
     "torch.accelerator": "paramtool.torch.accelerator",
+    "torch.compiler": "paramtool.torch.compiler",
+    "torch._dynamo": "paramtool.torch.compiler",
 }
 
 
