@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+import paramtool
+from paramtool.export import ModelRecipe, ModelSource, write_checkpoint
 from paramtool.export.staging import staging_folder
 from tests.cli_support import ROOT, invoke
-from tests.test_export_atomic import LARGER, SMALL, cli_args, leftovers, snapshot
+from tests.test_export_atomic import LARGER, LLAMA, SMALL, cli_args, leftovers, snapshot
 
 pytest.importorskip("distributed")
 
@@ -137,3 +139,13 @@ def test_a_worker_killed_mid_shard_is_replaced_and_the_bytes_are_the_same(
     reference = export(tmp_path / "reference", LARGER, shard="6MB")
     assert snapshot(target) == snapshot(reference)
     assert leftovers(tmp_path) == []
+
+
+def test_forked_workers_start_their_own_fill_threads(tmp_path: Path) -> None:
+    # The parent's fill threads are running (a tensor of several chunks was just generated);
+    # workers forked from it must not wait on threads they do not have.
+    paramtool.randn(4 * 2**20).compute(name="warm", seed=0)
+    source = ModelSource(ModelRecipe(LLAMA, args=LARGER, seed=8))  # tensors of several chunks
+    one = write_checkpoint(source, tmp_path / "one", "20MB")
+    two = write_checkpoint(source, tmp_path / "two", "20MB", workers=2)
+    assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]

@@ -132,6 +132,8 @@ _settings = {
     "portable": os.environ.get("PARAMTOOL_PORTABLE", "") not in ("", "0"),
 }
 _pool: dict[int, ThreadPoolExecutor] = {}
+# A forked child (a local export worker) has none of its parent's threads: it starts its own.
+os.register_at_fork(after_in_child=_pool.clear)
 _scratch = threading.local()
 
 
