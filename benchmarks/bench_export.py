@@ -124,7 +124,8 @@ def start_cluster(home: Path, workers: int) -> tuple[str, list[subprocess.Popen]
     """``dask scheduler`` and ``dask worker`` processes on the loopback address."""
     file = home / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env(), "cwd": home}
+    worker_env = {**env(), "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}  # as documented
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": worker_env, "cwd": home}  # fmt: skip
     processes = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file)], **quiet)]  # type: ignore[call-overload]  # fmt: skip
     processes += [
         subprocess.Popen(
