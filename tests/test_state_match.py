@@ -156,3 +156,23 @@ def test_state_dict_error_is_a_runtime_error_and_paramtool_error() -> None:
         model.load_state_dict({"weight": np.zeros((2, 2), np.float32)})
     assert isinstance(info.value, RuntimeError) and isinstance(info.value, ParamtoolError)
     assert 'Missing key(s) in state_dict: "bias".' in str(info.value)
+
+
+def test_a_module_containing_itself_is_an_error_not_a_hang() -> None:
+    outer = nn.Sequential(nn.Linear(2, 2))
+    outer._modules["again"] = outer  # bypasses registration checks, as a bad model file may
+    with pytest.raises(StateDictError, match="again contains itself"):
+        outer.load_state_dict({})
+
+
+def test_a_very_deep_model_loads_without_recursion() -> None:
+    model = inner = nn.Sequential()
+    for _ in range(3000):
+        child = nn.Sequential()
+        inner.add_module("0", child)
+        inner = child
+    inner.add_module("0", nn.Linear(1, 1))
+    layout = StateLayout.from_module(model)
+    assert [s.name.count(".") for s in layout.slots] == [3001, 3001]
+    found = {slot.name: Found(slot.shape, slot.dtype) for slot in layout.slots}
+    assert match_state(layout, found).ok()

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from paramtool.core.dtypes import dtype_name
-from paramtool.errors import ModelLoadError
+from paramtool.errors import ModelLoadError, StateDictError
 
 
 class Found(NamedTuple):
@@ -333,15 +333,32 @@ def _drop_ignorable(check: LoadCheck, layout: StateLayout) -> None:
 
 def walk_modules(module: Any, path: str) -> Iterator[tuple[str, Any]]:
     """``(path, module)`` for the module and every descendant, as ``load_state_dict`` visits
-    them (a shared module under each path; an empty child slot as ``(path, None)``)."""
-    stack = [(path, module)]
+    them (a shared module under each path; an empty child slot as ``(path, None)``).
+
+    Iterative, so a model thousands of modules deep is walked as any other.
+
+    Raises:
+        StateDictError: a module contains itself (its own ancestor), which no load can walk.
+    """
+    stack: list[tuple[str, Any, tuple[Any, ...] | None]] = [(path, module, None)]
     while stack:
-        path, module = stack.pop()
+        path, module, ancestors = stack.pop()
         yield path, module
         if module is None:
             continue
-        children = [(f"{path}{name}.", child) for name, child in module._modules.items()]
-        stack.extend(reversed(children))
+        chain = (module, ancestors)
+        for name, child in reversed(module._modules.items()):
+            if child is not None and _is_ancestor(child, chain):
+                raise StateDictError(f"module {path}{name} contains itself")
+            stack.append((f"{path}{name}.", child, chain))
+
+
+def _is_ancestor(module: Any, chain: tuple[Any, ...] | None) -> bool:
+    while chain is not None:
+        if chain[0] is module:
+            return True
+        chain = chain[1]
+    return False
 
 
 def _own_state(module: Any) -> Iterator[tuple[str, Any]]:
