@@ -220,14 +220,25 @@ def test_a_subclass_that_redefines_its_init_is_not_guessed() -> None:
     assert to_paramtool(plain).weight.recipe == paramtool.nn.Linear(3, 2).weight.recipe
 
 
+class Bias(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(torch.zeros(4))
+
+
 def test_default_init_of_an_unknown_type_names_the_type_and_its_parameters() -> None:
     with torch.device("meta"):
-        model = nn.Sequential(nn.Linear(4, 4), LayerScale(4))
+        model = nn.Sequential(nn.Linear(4, 4), LayerScale(4), Bias(), LayerScale(4))
     mirror = to_paramtool(model)
     apply_scheme(mirror, "default")
     mirror[0].weight.compute(name="0.weight")  # a known layer has values
-    with pytest.raises(InitError, match=r"1 \(.*LayerScale\).*parameters: gamma.*--scheme"):
+    with pytest.raises(InitError) as caught:
         mirror[1].gamma.compute(name="1.gamma")
+    assert str(caught.value) == (
+        f"1 ({__name__}.LayerScale): paramtool has no default initialisation for this PyTorch "
+        "type (parameters: gamma); nor for Bias (shift); choose --scheme or a --rule for them"
+    )
+    assert mirror[1].gamma.recipe.describe() == "no default for LayerScale"
 
 
 def test_a_named_scheme_or_rule_gives_an_unknown_type_values() -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -116,13 +116,26 @@ class NoValues(Recipe):
     Attributes:
         reason: The one-line error raised when the values are asked for.
         label: What the init report shows as the recipe.
+        torch_type: For a parameter without a default: its module's torch type.
+        parameters: That module's parameters without a default.
+        others: The model's other types without a default, with their parameters.
     """
 
     reason: str = ""
     label: str = "no default"
+    torch_type: str = ""
+    parameters: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()
 
     def _write(self, out: Any, stream: Stream) -> None:
-        raise InitError(self.reason)
+        raise InitError(self.message())
+
+    def message(self) -> str:
+        """The error: this tensor's, then (for parameters) every other type to give a rule."""
+        if not self.torch_type:
+            return self.reason
+        also = f"; nor for {', '.join(self.others)}" if self.others else ""
+        return f"{self.reason}{also}; choose --scheme or a --rule for them"
 
     def describe(self) -> str:
         return self.label
@@ -133,10 +146,38 @@ def _no_default(path: str, torch_type: str, names: list[str]) -> NoValues:
     return NoValues(
         reason=(
             f"{where}: paramtool has no default initialisation for this PyTorch type "
-            f"(parameters: {', '.join(names)}); choose --scheme or a --rule for them"
+            f"(parameters: {', '.join(names)})"
         ),
-        label=f"no default for {torch_type.rsplit('.', 1)[-1]}",
+        label=f"no default for {_short(torch_type)}",
+        torch_type=torch_type,
+        parameters=tuple(names),
     )
+
+
+def _short(torch_type: str) -> str:
+    return torch_type.rsplit(".", 1)[-1]
+
+
+def _name_every_type_without_defaults(model: Module) -> None:
+    """Make each "no default" error name the model's other such types too, so that one run
+    shows every ``--rule`` to write."""
+    found: dict[str, set[str]] = {}
+    for param in model.parameters():
+        recipe = param.recipe
+        if isinstance(recipe, NoValues) and recipe.torch_type:
+            found.setdefault(recipe.torch_type, set()).update(recipe.parameters)
+    if len(found) < 2:
+        return
+    for param in model.parameters():
+        recipe = param.recipe
+        if isinstance(recipe, NoValues) and recipe.torch_type:
+            others = [
+                f"{_short(kind)} ({', '.join(sorted(names))})"
+                for kind, names in found.items()
+                if kind != recipe.torch_type
+            ]
+            shown = (*others[:5], f"{len(others) - 5} more types") if len(others) > 5 else others
+            param._set_recipe(replace(recipe, others=tuple(shown)))
 
 
 def _unknown_buffer(path: str, name: str, torch_type: str) -> NoValues:
@@ -258,7 +299,9 @@ def to_paramtool(module: Any) -> Module:
     """
     if not is_torch_module(module):
         raise ModelLoadError(f"expected a torch.nn.Module, got {type(module).__name__}")
-    return _Mirror().module(module, "")
+    mirror = _Mirror().module(module, "")
+    _name_every_type_without_defaults(mirror)
+    return mirror
 
 
 class _Mirror:
