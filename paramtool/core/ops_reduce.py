@@ -366,7 +366,7 @@ def cumprod(input: Any, dim: int, *, dtype: Any = None) -> Any:  # noqa: A002
 
 def logcumsumexp(input: Any, dim: int) -> Any:  # noqa: A002
     """``log(cumsum(exp(input)))`` along ``dim``."""
-    from paramtool.core.ops_pointwise import exp, log  # noqa: PLC0415
+    from paramtool.core.ops_unary import exp, log  # noqa: PLC0415
 
     return log(cumsum(exp(input), dim))
 
@@ -383,9 +383,9 @@ def norm(
     input: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None
 ) -> Any:  # noqa: A002
     """The vector p-norm (2 and "fro" by default; ``inf`` for the max of ``|x|``)."""
-    from paramtool.core.ops_pointwise import abs as abs_  # noqa: PLC0415
     from paramtool.core.ops_pointwise import pow as pow_  # noqa: PLC0415
-    from paramtool.core.ops_pointwise import sqrt  # noqa: PLC0415
+    from paramtool.core.ops_unary import abs as abs_  # noqa: PLC0415
+    from paramtool.core.ops_unary import sqrt  # noqa: PLC0415
 
     if p in ("fro", 2, 2.0, None):
         return sqrt(sum(pow_(input, 2), dim, keepdim))

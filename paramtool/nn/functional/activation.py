@@ -13,7 +13,7 @@ import numpy as np
 from paramtool.core import ops
 from paramtool.core.autograd import record
 from paramtool.core.ops_common import along, arr, constant, needs, xp_of
-from paramtool.core.ops_pointwise import _sigmoid
+from paramtool.core.ops_unary import _sigmoid
 from paramtool.core.tensor_ops import adopt
 
 __all__ = [
@@ -147,13 +147,13 @@ _K = math.sqrt(2 / math.pi)
 
 
 def _gelu(x: Array, xp: Any) -> Array:
-    from paramtool.core.ops_pointwise import erf_array  # noqa: PLC0415
+    from paramtool.core.ops_unary import erf_array  # noqa: PLC0415
 
     return 0.5 * x * (1 + erf_array(x * _SQRT_HALF, xp))
 
 
 def _gelu_grad(x: Array, y: Array, xp: Any) -> Array:
-    from paramtool.core.ops_pointwise import erf_array  # noqa: PLC0415
+    from paramtool.core.ops_unary import erf_array  # noqa: PLC0415
 
     return 0.5 * (1 + erf_array(x * _SQRT_HALF, xp)) + x * _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
 
