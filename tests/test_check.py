@@ -35,10 +35,7 @@ def _run_case(case: dict[str, Any]) -> Any:
     )
     model = prepare(recipe).model
     batch = example_batch(model, case["input"], integer=case["integer"], seed=case["seed"])
-    try:
-        return check_model(model, batch, grad=case["grad"], seed=case["seed"])
-    except NotImplementedError as exc:  # a layer whose forward is not written yet
-        pytest.skip(f"forward not available: {str(exc).splitlines()[0]}")
+    return check_model(model, batch, grad=case["grad"], seed=case["seed"])
 
 
 def _close(ours: float | None, theirs: float | None, rtol: float = 2e-3) -> bool:
@@ -111,10 +108,7 @@ def test_streaming_releases_when_forward_fails() -> None:
 def test_drift_flags_the_first_exploding_depth() -> None:
     model = prepare(ModelRecipe(MLP, scheme="normal:std=1", seed=0)).model
     batch = example_batch(model, [8, 32], seed=0)
-    try:
-        run = check_model(model, batch, factor=3.0)
-    except NotImplementedError as exc:
-        pytest.skip(f"forward not available: {exc}")
+    run = check_model(model, batch, factor=3.0)
     first = next(row for row in run.path() if row.std > 3.0 * run.reference_std)
     assert [(d.kind, d.depth, d.name) for d in run.drift] == [
         ("exploding", first.depth, first.name)
@@ -152,8 +146,6 @@ def test_cli_compares_schemes_and_json_validates() -> None:
         "0",
     ]
     result = invoke("check", *args, "--json", "--factor", "3")
-    if result.exit_code != 0 and "not implemented" in (result.stderr + str(result.exception)):
-        pytest.skip("forward not available")
     assert result.exit_code == 0, result.output
     data = validate(result.stdout, "check")
     assert [run["scheme"] for run in data["runs"]] == ["kaiming", "normal:std=1"]
@@ -202,20 +194,13 @@ def test_a_streamed_check_holds_one_module_at_a_time() -> None:
     for module in model.modules():
         module.register_forward_hook(count)
     batch = example_batch(model, [1, 8], integer=True, seed=0)
-    run = _available(check_model, model, batch, seed=0)
+    run = check_model(model, batch, seed=0)
     largest = max(sum(p.nbytes for p in m.parameters(recurse=False)) for m in model.modules())
     assert max(held) == largest  # the embedding (or head) alone, never two layers
     assert all(p.is_deferred for p in model.parameters())
     assert run.reference == "model.embed_tokens"  # token ids: measured against the embedding
     embed = next(row for row in run.layers if row.name == "model.embed_tokens")
     assert run.reference_std == embed.std and embed.std == pytest.approx(0.02, rel=0.05)
-
-
-def _available(call: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return call(*args, **kwargs)
-    except NotImplementedError as exc:  # a layer whose forward is not written yet
-        pytest.skip(f"forward not available: {str(exc).splitlines()[0]}")
 
 
 def test_cli_checks_a_checkpoint_the_same_as_its_scheme(tmp_path: Path) -> None:

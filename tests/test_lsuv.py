@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 from paramtool.errors import InitError
 from paramtool.export import ModelRecipe, prepare
-from paramtool.nn.init.lsuv import LAYERS, lsuv_
+from paramtool.nn.init.lsuv import lsuv_, rescalable
 from paramtool.nn.init.schemes import parse_scheme
 from paramtool.nn.signal import example_batch
 from paramtool.report.check import check_model
@@ -22,34 +22,44 @@ MODELS = Path(__file__).resolve().parent / "data" / "models"
 MLP, CNN = str(MODELS / "check_mlp.py"), str(MODELS / "check_cnn.py")
 
 
-def _available(call, *args, **kwargs):
-    try:
-        return call(*args, **kwargs)
-    except NotImplementedError as exc:  # a layer whose forward is not written yet
-        pytest.skip(f"forward not available: {str(exc).splitlines()[0]}")
+def _prepared(path: str, scheme: str = "lsuv", seed: int = 0, **args: object):
+    return prepare(ModelRecipe(path, scheme=scheme, seed=seed, args=args or None))
 
 
-def _prepared(path: str, scheme: str = "lsuv", seed: int = 0):
-    return _available(prepare, ModelRecipe(path, scheme=scheme, seed=seed))
+GPT2 = str(MODELS.parents[2] / "sample_models" / "gpt2.py")
+SMALL_GPT2 = {"n_layer": 2, "n_embd": 64, "n_head": 4}
 
 
-@pytest.mark.parametrize(("path", "shape"), [(MLP, [256, 32]), (CNN, [16, 3, 24, 24])])
+@pytest.mark.parametrize(
+    ("path", "args", "shape", "ids"),
+    [
+        (MLP, {}, [256, 32], False),
+        (CNN, {}, [16, 3, 24, 24], False),
+        (GPT2, SMALL_GPT2, [8, 32], True),
+    ],
+)
 def test_every_conv_and_linear_output_has_unit_std_on_a_fresh_batch(
-    path: str, shape: list[int]
+    path: str, args: dict, shape: list[int], ids: bool
 ) -> None:
-    prepared = _prepared(path)
-    model = prepared.model
+    model = _prepared(path, **args).model
     assert all(p.is_deferred for p in model.parameters())  # the model stays deferred
-    batch = example_batch(model, shape, seed=12345)  # not the batch LSUV measured on
+    batch = example_batch(model, shape, integer=ids, seed=12345)  # not LSUV's batch
     run = check_model(model, batch, seed=0)
-    layer_types = {
-        cls.__name__ for cls in (*LAYERS, type(model.fc) if hasattr(model, "fc") else LAYERS[0])
-    }
-    stds = {row.name: row.std for row in run.layers if row.type in layer_types | {"Conv2d"}}
-    assert stds and all(abs(std - 1) <= 0.1 for std in stds.values()), stds
-    orthogonal = check_model(_prepared(path, "orthogonal").model, batch, seed=0)
+    layers = {name for name, m in model.named_modules() if id(m) in rescalable(model)}
+    stds = {row.name: row.std for row in run.layers if row.name in layers}
+    assert len(stds) == len(layers) and layers  # Linear, Conv2d, GPT-2's Conv1D
+    assert all(abs(std - 1) <= 0.1 for std in stds.values()), stds
+    orthogonal = check_model(_prepared(path, "orthogonal", **args).model, batch, seed=0)
     before = [row.std for row in orthogonal.layers if row.name in stds]
     assert max(abs(s - 1) for s in before) > 0.1  # LSUV did change something
+
+
+def test_tied_weights_and_embeddings_are_left_alone() -> None:
+    model = _prepared(GPT2, **SMALL_GPT2).model
+    layers = rescalable(model)
+    assert id(model.lm_head) not in layers  # tied to the token embedding
+    assert id(model.transformer.wte) not in layers
+    assert id(model.transformer.h[0].attn.c_attn) in layers
 
 
 def test_gains_are_recorded_as_recipes_and_exported(tmp_path: Path) -> None:
@@ -76,7 +86,7 @@ def test_real_weights_are_scaled_in_place() -> None:
     model = _prepared(MLP, "orthogonal").model
     model.materialize(seed=0)
     batch = example_batch(model, [128, 32], seed=1)
-    scales = _available(lsuv_, model, batch, seed=0)
+    scales = lsuv_(model, batch, seed=0)
     assert set(scales) == {n for n, p in model.named_parameters() if n.endswith("weight")}
     run = check_model(model, batch, seed=0)
     assert all(abs(r.std - 1) < 0.06 for r in run.layers if r.type == "Linear")

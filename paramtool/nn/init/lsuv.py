@@ -33,8 +33,28 @@ from paramtool.nn.layers.sparse import Embedding
 from paramtool.nn.module import Module
 from paramtool.nn.signal import example_batch, first_tensor, streamed
 
-#: Layers LSUV rescales.
-LAYERS: tuple[type, ...] = (Linear, _ConvNd)
+
+def rescalable(model: Module) -> dict[int, Module]:
+    """The layers LSUV rescales, by id: leaf modules with a ``weight`` of rank >= 2 that is
+    theirs alone (Linear, ConvNd and ConvTranspose, Bilinear, Hugging Face's Conv1D, ...), not
+    embeddings (a lookup, not a product) nor a weight tied to another module."""
+    owners: dict[int, int] = {}
+    for module in model.modules():
+        weight = module._parameters.get("weight")
+        if weight is not None:
+            owners[id(weight)] = owners.get(id(weight), 0) + 1
+    layers = {}
+    for module in model.modules():
+        weight = module._parameters.get("weight")
+        if (
+            weight is not None
+            and weight.dim() >= 2
+            and owners[id(weight)] == 1
+            and not any(True for _ in module.children())
+            and not hasattr(module, "num_embeddings")
+        ):
+            layers[id(module)] = module
+    return layers
 
 
 def lsuv_start_(
@@ -90,7 +110,8 @@ def lsuv_(
     max_iter: int = 10,
     seed: int | None = None,
 ) -> dict[str, float]:
-    """Rescale every conv/linear weight, in depth order, to unit output variance.
+    """Rescale every conv/linear weight (see :func:`rescalable`), in depth order, to unit
+    output variance.
 
     Args:
         model: The model, its weights already orthogonal (deferred or real).
@@ -106,6 +127,7 @@ def lsuv_(
         InitError: a deferred weight whose recipe is not orthogonal (a rule gave it another).
     """
     names = {id(p): n for n, p in model.named_parameters()}
+    layers = rescalable(model)
     batch = probe_batch(model, seed=seed) if batch is None else batch
     args = batch if isinstance(batch, tuple) else (batch,)
     scales: dict[str, float] = {}
@@ -114,18 +136,18 @@ def lsuv_(
     handles = []
     try:
         with streamed(model, seed), no_grad():
-            for module in model.modules():
-                if isinstance(module, LAYERS) and module.weight is not None:
-                    hook = _rescaler(names[id(module.weight)], scales, tol, max_iter)
-                    handles.append(module.register_forward_hook(hook, prepend=True))
+            for module in layers.values():
+                hook = _rescaler(names[id(module.weight)], scales, tol, max_iter)
+                handles.append(module.register_forward_hook(hook, prepend=True))
             model(*args)
     finally:
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    for module in model.modules():
-        if isinstance(module, LAYERS) and names.get(id(module.weight)) in scales:
-            _keep(module.weight, names[id(module.weight)], scales[names[id(module.weight)]])
+    for module in layers.values():
+        name = names[id(module.weight)]
+        if name in scales:
+            _keep(module.weight, name, scales[name])
     return scales
 
 
