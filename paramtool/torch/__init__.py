@@ -94,6 +94,7 @@ MODULES: dict[str, str] = {
     "torch.nn.utils": "paramtool.torch.nn.utils",
     "torch.nn.utils.parametrize": "paramtool.nn.utils.parametrize",
     "torch.nn.utils.parametrizations": "paramtool.nn.utils.parametrizations",
+    "torch.nn.utils.rnn": "paramtool.nn.utils.rnn",
     "torch.optim": "paramtool.optim",
     "torch.optim.lr_scheduler": "paramtool.optim.lr_scheduler",
     "torch.utils": "paramtool.torch.utils",

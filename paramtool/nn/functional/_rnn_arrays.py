@@ -35,6 +35,7 @@ class Trace:
     x: Any
     weights: Weights
     steps: list[tuple[Any, ...]] = field(default_factory=list)
+    masks: list[Any] = field(default_factory=list)  # per step, 1 where the entry runs
 
 
 def _sigmoid(x: Any, xp: Any) -> Any:
@@ -51,9 +52,14 @@ def _order(length: int, reverse: bool) -> range:
 
 
 def forward(
-    mode: str, x: Any, h: Any, c: Any, weights: Weights, reverse: bool = False
-) -> tuple[Any, Any, Any, Trace]:
+    mode: str, x: Any, h: Any, c: Any, weights: Weights, reverse: bool = False,
+    lengths: Any = None,
+) -> tuple[Any, Any, Any, Trace]:  # fmt: skip
     """Run one direction over ``x (T, B, I)`` from state ``h`` (and ``c`` for an LSTM).
+
+    With ``lengths`` (one per batch entry; packed sequences), entry ``b`` only runs its first
+    ``lengths[b]`` steps: its state is carried unchanged past them (a reverse pass so starts at
+    its own last step) and its outputs there are zero.
 
     Returns:
         ``(ys (T, B, H_out), h_T, c_T or None, trace)``.
@@ -63,9 +69,17 @@ def forward(
     trace = Trace(mode, reverse, x, weights)
     ys = xp.empty((x.shape[0], x.shape[1], h.shape[-1]), dtype=x.dtype)
     for t in _order(x.shape[0], reverse):
-        h, c, step = _STEPS[mode](xw[t], h, c, weights, xp)
+        h_new, c_new, step = _STEPS[mode](xw[t], h, c, weights, xp)
         trace.steps.append(step)
-        ys[t] = h
+        if lengths is None:
+            h, c = h_new, c_new
+            ys[t] = h
+            continue
+        keep = (t < lengths)[:, None].astype(x.dtype)
+        trace.masks.append(keep)
+        ys[t] = h_new * keep
+        h = h_new * keep + h * (1 - keep)
+        c = None if c is None else c_new * keep + c * (1 - keep)
     return ys, h, c, trace
 
 
@@ -121,11 +135,20 @@ def backward(trace: Trace, g_ys: Any, g_h: Any, g_c: Any) -> tuple[Any, Any, Any
         grads.w_hr = xp.zeros_like(wt.w_hr)
     g_xw = xp.empty(g_ys.shape[:2] + (wt.w_ih.shape[0],), dtype=g_ys.dtype)
     order = reversed(list(_order(g_ys.shape[0], trace.reverse)))
+    masks = reversed(trace.masks) if trace.masks else None
     for t, step in zip(order, reversed(trace.steps), strict=True):
-        g_h = g_h + g_ys[t]
+        passed_h = passed_c = 0
+        if masks is None:
+            g_h = g_h + g_ys[t]
+        else:  # entries past their length pass their state through and output zeros
+            keep = next(masks)
+            passed_h, g_h = g_h * (1 - keep), (g_h + g_ys[t]) * keep
+            if g_c is not None:
+                passed_c, g_c = g_c * (1 - keep), g_c * keep
         g_xw[t], g_hw, g_h, g_c = _STEP_BACKWARDS[trace.mode](step, g_h, g_c, wt, grads, xp)
         grads.w_hh += g_hw.T @ step[0]
-        g_h = g_h + g_hw @ wt.w_hh
+        g_h = g_h + g_hw @ wt.w_hh + passed_h
+        g_c = None if g_c is None else g_c + passed_c
     flat = g_xw.reshape(-1, g_xw.shape[-1])
     grads.w_ih = flat.T @ trace.x.reshape(-1, trace.x.shape[-1])
     if wt.b_ih is not None:

@@ -56,8 +56,8 @@ class Stack:
 
 
 def recurrent(stack: Stack, input: Any, hx: Any, cx: Any, weights: Sequence[Any], *,
-              dropout: float = 0.0, train: bool = False,
-              batch_first: bool = False) -> tuple[Any, Any, Any]:  # noqa: A002  # fmt: skip
+              dropout: float = 0.0, train: bool = False, batch_first: bool = False,
+              lengths: Any = None) -> tuple[Any, Any, Any]:  # noqa: A002  # fmt: skip
     """Run a recurrent stack over a sequence.
 
     Args:
@@ -70,6 +70,8 @@ def recurrent(stack: Stack, input: Any, hx: Any, cx: Any, weights: Sequence[Any]
         dropout: Dropout probability on every layer's output but the last (in training).
         train: Whether dropout applies.
         batch_first: Whether the batch axis comes first.
+        lengths: Per batch entry, how many steps it runs (a padded batch of packed sequences,
+            decreasing lengths); its outputs past them are zero.
 
     Returns:
         ``(output, h_n, c_n)``; ``c_n`` is None except for an LSTM.
@@ -80,7 +82,9 @@ def recurrent(stack: Stack, input: Any, hx: Any, cx: Any, weights: Sequence[Any]
     h0, c0 = _state(hx, unbatched), _state(cx, unbatched)
     w = [t._array() for t in weights]
     masks = _dropout_masks(stack, x, w, dropout if train else 0.0)
-    out, h_n, c_n, traces = _forward(stack, x, h0, c0, w, masks)
+    if lengths is not None:
+        lengths = xp_of(x).asarray(lengths)
+    out, h_n, c_n, traces = _forward(stack, x, h0, c0, w, masks, lengths)
 
     def backward(grads: list[Any]) -> list[Any]:
         g_out = _to_stack_layout(grads[0], unbatched, batch_first)
@@ -135,8 +139,8 @@ def _dropout_masks(stack: Stack, x: Any, w: list[Any], p: float) -> list[Any]:
     return masks
 
 
-def _forward(stack: Stack, x: Any, h0: Any, c0: Any, w: list[Any],
-             masks: list[Any]) -> tuple[Any, Any, Any, list[list[arrays.Trace]]]:  # fmt: skip
+def _forward(stack: Stack, x: Any, h0: Any, c0: Any, w: list[Any], masks: list[Any],
+             lengths: Any) -> tuple[Any, Any, Any, list[list[arrays.Trace]]]:  # fmt: skip
     xp = xp_of(x)
     h_n, c_n, traces = [], [], []
     for layer in range(stack.num_layers):
@@ -145,7 +149,13 @@ def _forward(stack: Stack, x: Any, h0: Any, c0: Any, w: list[Any],
             index = layer * stack.directions + direction
             c = c0[index] if c0 is not None else None
             ys, h, c, trace = arrays.forward(
-                stack.mode, x, h0[index], c, stack.weights(w, layer, direction), direction == 1
+                stack.mode,
+                x,
+                h0[index],
+                c,
+                stack.weights(w, layer, direction),
+                direction == 1,
+                lengths,
             )
             outs.append(ys)
             h_n.append(h)

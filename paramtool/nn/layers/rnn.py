@@ -148,6 +148,10 @@ class RNNBase(_RecurrentLayer):
         Returns:
             ``(output, h_n)``; for an LSTM ``(output, (h_n, c_n))``.
         """
+        from paramtool.nn.utils import rnn as packing  # noqa: PLC0415 - utils import layers
+
+        if isinstance(input, packing.PackedSequence):
+            return self._packed_forward(input, hx, packing)
         name = type(self).__name__
         if input.dim() not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead")
@@ -157,19 +161,48 @@ class RNNBase(_RecurrentLayer):
                 f"got {input.shape[-1]}"
             )
         h0, c0 = self._initial_state(input, hx)
-        stack = recurrent.Stack(self.mode, self.num_layers, self.bidirectional, self.bias,
-                                self.proj_size > 0)  # fmt: skip
-        weights = self._flat_weights
-        output, h_n, c_n = recurrent.recurrent(
-            stack, input, h0, c0, weights, dropout=self.dropout, train=self.training,
-            batch_first=self.batch_first,
-        )  # fmt: skip
+        output, h_n, c_n = self._run(input, h0, c0, self.batch_first)
         return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
 
-    def _initial_state(self, input: Any, hx: Any) -> tuple[Any, Any]:  # noqa: A002
+    def _run(self, input: Any, h0: Any, c0: Any, batch_first: bool,
+             lengths: Any = None) -> tuple[Any, Any, Any]:  # noqa: A002  # fmt: skip
+        stack = recurrent.Stack(self.mode, self.num_layers, self.bidirectional, self.bias,
+                                self.proj_size > 0)  # fmt: skip
+        return recurrent.recurrent(
+            stack, input, h0, c0, self._flat_weights, dropout=self.dropout,
+            train=self.training, batch_first=batch_first, lengths=lengths,
+        )  # fmt: skip
+
+    def _packed_forward(self, packed: Any, hx: Any, packing: Any) -> tuple[Any, Any]:
+        """Run a PackedSequence: padded in its sorted order, each entry stopping at its length;
+        the output packed again and the final states in the caller's batch order."""
+        if packed.data.shape[-1] != self.input_size:
+            raise RuntimeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                f"got {packed.data.shape[-1]}"
+            )
+        padded, lengths = packing.pad_packed_sequence(packing.PackedSequence(*packed[:2]))
+        order = packed.sorted_indices
+        if hx is not None and order is not None:  # the caller's order -> the packed order
+            states = tuple(hx) if self.mode == "LSTM" else (hx,)
+            states = tuple(packing.reorder(s, order, 1) for s in states)
+            hx = states if self.mode == "LSTM" else states[0]
+        h0, c0 = self._initial_state(padded, hx, batch_first=False)
+        output, h_n, c_n = self._run(padded, h0, c0, False, lengths.numpy())
+        data = packing.pack_padded_sequence(output, lengths).data
+        output = packing.PackedSequence(data, *packed[1:])
+        if packed.unsorted_indices is not None:
+            h_n = packing.reorder(h_n, packed.unsorted_indices, 1)
+            c_n = None if c_n is None else packing.reorder(c_n, packed.unsorted_indices, 1)
+        return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
+
+    def _initial_state(
+        self, input: Any, hx: Any, batch_first: bool | None = None
+    ) -> tuple[Any, Any]:  # noqa: A002
         """``(h_0, c_0)`` checked against PyTorch's expected shapes (zeros where not given)."""
+        batch_first = self.batch_first if batch_first is None else batch_first
         unbatched = input.dim() == 2
-        batch = () if unbatched else (input.shape[0 if self.batch_first else 1],)
+        batch = () if unbatched else (input.shape[0 if batch_first else 1],)
         layers = self.num_layers * (2 if self.bidirectional else 1)
         h_shape = (layers, *batch, self.proj_size or self.hidden_size)
         c_shape = (layers, *batch, self.hidden_size)
