@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import recorded_arrays
 
 import paramtool
 from paramtool import nn
@@ -20,17 +21,7 @@ LAYERS = json.loads((FIXTURES / "layers.json").read_text())
 
 @pytest.fixture(scope="module")
 def arrays() -> dict[str, np.ndarray]:
-    with np.load(FIXTURES / "layers.npz") as data:
-        return {key: data[key] for key in data.files}
-
-
-def assert_close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
-    """float32 agreement: rtol 1e-4, and absolute 1e-5 of the largest expected magnitude."""
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = float(np.abs(expected).max()) if expected.size else 0.0
-    np.testing.assert_allclose(
-        actual, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0), err_msg=what
-    )
+    return recorded_arrays.load(FIXTURES / "layers.npz")
 
 
 def _flatten(result: object) -> list:
@@ -67,15 +58,19 @@ def test_layer_matches_pytorch(case: dict, arrays: dict) -> None:
     outputs = _flatten(result)
     assert len(outputs) == case["outputs"]
     for j, out in enumerate(outputs):
-        assert_close(out.numpy(), arrays[f"{key}/out{j}"], f"output {j}")
+        recorded_arrays.assert_close(out.numpy(), arrays[f"{key}/out{j}"], f"output {j}")
     floats = [j for j, out in enumerate(outputs) if out.is_floating_point()]
     cotangents = [paramtool.tensor(arrays[f"{key}/cot{j}"]) for j in floats]
     autograd.backward([outputs[j] for j in floats], cotangents)
-    assert_close(x.grad.numpy(), arrays[f"{key}/grad_input"], "input gradient")
+    recorded_arrays.assert_close(x.grad.numpy(), arrays[f"{key}/grad_input"], "input gradient")
     for j, state in enumerate(states):
-        assert_close(state.grad.numpy(), arrays[f"{key}/grad_state{j}"], f"state {j} gradient")
+        recorded_arrays.assert_close(
+            state.grad.numpy(), arrays[f"{key}/grad_state{j}"], f"state {j} gradient"
+        )
     for name, param in layer.named_parameters():
-        assert_close(param.grad.numpy(), arrays[f"{key}/grad/{name}"], f"gradient of {name}")
+        recorded_arrays.assert_close(
+            param.grad.numpy(), arrays[f"{key}/grad/{name}"], f"gradient of {name}"
+        )
 
 
 LAYER_ERRORS = json.loads((FIXTURES / "layer_errors.json").read_text())

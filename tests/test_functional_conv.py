@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import recorded_arrays
 
 import paramtool
 from paramtool.core import autograd
@@ -20,18 +21,7 @@ ERRORS = json.loads((FIXTURES / "errors.json").read_text())
 
 @pytest.fixture(scope="module")
 def arrays() -> dict[str, np.ndarray]:
-    with np.load(FIXTURES / "functional.npz") as data:
-        return {key: data[key] for key in data.files}
-
-
-def assert_close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
-    """float32 agreement: rtol 1e-4, and absolute 1e-5 of the largest expected magnitude."""
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    scale = float(np.abs(expected).max()) if expected.size else 0.0
-    np.testing.assert_allclose(
-        actual, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0), err_msg=what
-    )
+    return recorded_arrays.load(FIXTURES / "functional.npz")
 
 
 def kwargs_of(case: dict) -> dict:
@@ -60,13 +50,15 @@ def test_values_and_gradients_match_pytorch(call: dict, arrays: dict) -> None:
     assert len(outputs) == len(call["outputs"])
     roots, cotangents = [], []
     for j, (out, key) in enumerate(zip(outputs, call["outputs"], strict=True)):
-        assert_close(out.numpy(), arrays[key], f"output {j}")
+        recorded_arrays.assert_close(out.numpy(), arrays[key], f"output {j}")
         if out.is_floating_point():
             roots.append(out)
             cotangents.append(paramtool.tensor(arrays[f"{call['id']}/cot{j}"]))
     autograd.backward(roots, cotangents)
     for i, key in call["grads"].items():
-        assert_close(inputs[int(i)].grad.numpy(), arrays[key], f"gradient of argument {i}")
+        recorded_arrays.assert_close(
+            inputs[int(i)].grad.numpy(), arrays[key], f"gradient of argument {i}"
+        )
 
 
 @pytest.mark.parametrize("call", CALLS, ids=_label)
@@ -78,7 +70,7 @@ def test_values_without_gradients_match_pytorch(call: dict, arrays: dict) -> Non
     outputs = list(result) if isinstance(result, tuple) else [result]
     for j, (out, key) in enumerate(zip(outputs, call["outputs"], strict=True)):
         assert out.grad_fn is None
-        assert_close(out.numpy(), arrays[key], f"output {j}")
+        recorded_arrays.assert_close(out.numpy(), arrays[key], f"output {j}")
 
 
 def test_no_graph_without_grad(arrays: dict) -> None:
@@ -109,7 +101,7 @@ def test_weight_used_twice_accumulates() -> None:
     w = paramtool.tensor(seed, requires_grad=True)
     once, twice = conv2d(x, w, padding=1), conv2d(conv2d(x, w, padding=1), w, padding=1)
     autograd.backward([once, twice], [paramtool.ones(1, 1, 4, 4), paramtool.ones(1, 1, 4, 4)])
-    assert_close(w.grad.numpy(), grad_of(1) + grad_of(2), "accumulated gradient")
+    recorded_arrays.assert_close(w.grad.numpy(), grad_of(1) + grad_of(2), "accumulated gradient")
 
 
 @pytest.mark.parametrize("case", ERRORS, ids=lambda c: f"{c['op']}-{c['message'][:40]}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import recorded_arrays
 
 import paramtool
 from paramtool import nn
@@ -26,16 +27,7 @@ RECORDED = json.loads((FIXTURES / "torch_conv" / "packed.json").read_text())
 
 @pytest.fixture(scope="module")
 def arrays() -> dict[str, np.ndarray]:
-    with np.load(FIXTURES / "torch_conv" / "packed.npz") as data:
-        return {key: data[key] for key in data.files}
-
-
-def assert_close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = float(np.abs(expected).max()) if expected.size else 0.0
-    np.testing.assert_allclose(
-        actual, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0), err_msg=what
-    )
+    return recorded_arrays.load(FIXTURES / "torch_conv" / "packed.npz")
 
 
 @pytest.mark.parametrize("record", RECORDED, ids=lambda r: r["name"])
@@ -59,13 +51,17 @@ def test_packed_run_matches_pytorch(record: dict, arrays: dict) -> None:
     for j, out in enumerate(ints):
         np.testing.assert_array_equal(out.numpy(), arrays[f"{name}/int{j}"], err_msg=f"int {j}")
     for j, out in enumerate(floats):
-        assert_close(out.detach().numpy(), arrays[f"{name}/out{j}"], f"output {j}")
+        recorded_arrays.assert_close(out.detach().numpy(), arrays[f"{name}/out{j}"], f"output {j}")
     cotangents = [paramtool.tensor(arrays[f"{name}/cot{j}"]) for j in range(len(floats))]
     autograd.backward(floats, cotangents)
     for j, tensor in enumerate(inputs + states):
-        assert_close(tensor.grad.numpy(), arrays[f"{name}/grad{j}"], f"gradient of input {j}")
+        recorded_arrays.assert_close(
+            tensor.grad.numpy(), arrays[f"{name}/grad{j}"], f"gradient of input {j}"
+        )
     for key, param in layer.named_parameters():
-        assert_close(param.grad.numpy(), arrays[f"{name}/grad/{key}"], f"gradient of {key}")
+        recorded_arrays.assert_close(
+            param.grad.numpy(), arrays[f"{name}/grad/{key}"], f"gradient of {key}"
+        )
 
 
 def test_unsorted_lengths_need_enforce_sorted_false() -> None:
