@@ -120,6 +120,17 @@ def run_local(out: Path, layers: int, extra: list[str]) -> dict[str, float]:
     }
 
 
+def scheduler_address(file: Path, timeout: float = 60) -> str:
+    """The address a scheduler writes to its ``--scheduler-file`` (once the file is whole)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.05)
+    raise SystemExit("the scheduler did not start")
+
+
 def start_cluster(home: Path, workers: int) -> tuple[str, list[subprocess.Popen]]:
     """``dask scheduler`` and ``dask worker`` processes on the loopback address."""
     file = home / "scheduler.json"
@@ -143,9 +154,7 @@ def start_cluster(home: Path, workers: int) -> tuple[str, list[subprocess.Popen]
         )  # type: ignore[call-overload]  # fmt: skip
         for _ in range(workers)
     ]
-    while not file.exists():
-        time.sleep(0.05)
-    address = json.loads(file.read_text())["address"]
+    address = scheduler_address(file)
     from distributed import Client
 
     with Client(address, timeout="30s") as client:

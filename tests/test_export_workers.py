@@ -88,10 +88,12 @@ def cluster(
     ]
     processes = [scheduler, *workers]
     try:
-        deadline = time.monotonic() + 60
-        while not file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        address = json.loads(file.read_text())["address"]
+        deadline, address = time.monotonic() + 60, None
+        while address is None and time.monotonic() < deadline:
+            try:  # the scheduler writes the file once it listens
+                address = json.loads(file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.05)
         from distributed import Client
 
         with Client(address, timeout="30s") as client:
