@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import paramtool
-from paramtool.export import ModelRecipe, ModelSource, write_checkpoint
+from paramtool.export import ModelRecipe, ModelSource, make_plan, write_checkpoint
 from paramtool.export.staging import staging_folder
 from tests.cli_support import ROOT, invoke
 from tests.test_export_atomic import LARGER, LLAMA, SMALL, cli_args, leftovers, snapshot
@@ -149,5 +149,9 @@ def test_forked_workers_start_their_own_fill_threads(tmp_path: Path) -> None:
     paramtool.randn(4 * 2**20).compute(name="warm", seed=0)
     source = ModelSource(ModelRecipe(LLAMA, args=LARGER, seed=8))  # tensors of several chunks
     one = write_checkpoint(source, tmp_path / "one", "20MB")
-    two = write_checkpoint(source, tmp_path / "two", "20MB", workers=2)
+    done: list[tuple[str, int]] = []
+    two = write_checkpoint(source, tmp_path / "two", "20MB", workers=2, progress=lambda *r: done.append(r))  # fmt: skip
     assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
+    # The progress callback hears of every shard, whichever worker wrote it.
+    plan = make_plan(source, "20MB")
+    assert sorted(done) == sorted((shard.file, shard.nbytes) for shard in plan.shards)

@@ -23,7 +23,8 @@ comes through here, in four steps that any process can take for any shard:
 
 Example:
     >>> from paramtool.export import ModelRecipe, ModelSource, write_checkpoint
-    >>> source = ModelSource(ModelRecipe("sample_models/llama.py", args={"size": "tiny"}))  # doctest: +SKIP
+    >>> recipe = ModelRecipe("sample_models/llama.py", args={"num_hidden_layers": 4}, seed=0)
+    >>> source = ModelSource(recipe)  # doctest: +SKIP
     >>> write_checkpoint(source, "out", "300MB", workers=2)  # doctest: +SKIP
 """
 

@@ -102,7 +102,7 @@ def _connect(
             with dask.config.set(_LOCAL_CONFIG):
                 made = cluster(
                     n_workers=workers or 1, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR,
+                    dashboard_address=":0", silence_logs=logging.ERROR,
                 )  # fmt: skip
             connected = client(made)
     except OSError as exc:
