@@ -23,6 +23,11 @@ from paramtool.report.check import check_model
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "torch_check.json").read_text())["cases"]
 MLP = str(ROOT / "tests" / "data" / "models" / "check_mlp.py")
+DRIFT = {
+    "resnet18_kaiming": [],
+    "resnet18_normal1": [("exploding", "layer1.0.conv1")],
+    "mlp_kaiming_grad": [],
+}
 SLOW = {"resnet18_kaiming", "resnet18_normal1", "gpt2_default"}
 
 
@@ -50,6 +55,8 @@ def _close(ours: float | None, theirs: float | None, rtol: float = 2e-3) -> bool
 def test_statistics_match_pytorch(name: str) -> None:
     case = FIXTURE[name]
     run = _run_case(case)
+    if name in DRIFT:  # kaiming keeps the signal within 100x, normal:std=1 explodes
+        assert [(d.kind, d.name) for d in run.drift] == DRIFT[name]
     expected = case["rows"]
     assert [(r.name, r.call, r.shape) for r in run.layers] == [
         (e["name"], e["call"], e["shape"]) for e in expected
@@ -60,6 +67,10 @@ def test_statistics_match_pytorch(name: str) -> None:
             want["std"]
         ), (row.name, row.mean, want["mean"])
         assert row.zeros == pytest.approx(want["zeros"], abs=1e-3), row.name
+        if "saturated" in want:
+            assert row.saturated == pytest.approx(want["saturated"], abs=1e-3), row.name
+        else:
+            assert row.saturated is None, row.name
         if case["grad"]:
             assert _close(row.grad_std, want.get("grad_std")), (row.name, row.grad_std)
 

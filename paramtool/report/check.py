@@ -256,7 +256,7 @@ class _Recorder:
             tensor = first_tensor(output)
             if tensor is None:
                 return
-            _fill(row, tensor, _bounds(module))
+            _fill(row, tensor, output_range(module))
             if self.grad and tensor.requires_grad:
                 tensor.register_hook(lambda g, row=row: _set_grad_std(row, g))
 
@@ -286,7 +286,8 @@ def _set_grad_std(row: LayerStats, grad: Tensor) -> None:
         row.grad_std = float(_host(grad).std())
 
 
-def _bounds(module: Module) -> tuple[float, float] | None:
+def output_range(module: Any) -> tuple[float, float] | None:
+    """The output range of a bounded activation (any library's module), else None."""
     if hasattr(module, "min_val") and hasattr(module, "max_val"):  # Hardtanh, ReLU6
         return float(module.min_val), float(module.max_val)
     return BOUNDED.get(type(module).__name__)
