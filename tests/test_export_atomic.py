@@ -271,3 +271,19 @@ def test_provenance_is_recorded_in_every_file_and_shown_by_inspect(tmp_path: Pat
         "vocab_size=512 hidden_size=64 intermediate_size=128; scheme normal:std=0.02; "
         "rules *.bias=zeros; seed 7; dtype bfloat16"
     )
+
+
+def test_leaked_temps_inside_an_old_checkpoint_are_dropped_and_other_files_kept(
+    tmp_path: Path,
+) -> None:
+    target = export(tmp_path / "ckpt", SMALL, seed=1)
+    # What a writer that replaced shards in place left after a kill -9 (no pid in the name).
+    (target / ".model-00002-of-00006.safetensors.k2j4h1.tmp").write_bytes(b"\0" * 1000)
+    (target / "tokenizer").mkdir()
+    (target / "tokenizer" / "vocab.txt").write_text("a\nb\n")
+    (target / "README.md").write_text("mine")
+    export(target, SMALL, seed=2)
+    assert sorted(p.name for p in target.iterdir() if not p.name.startswith("model")) == ["README.md", "tokenizer"]  # fmt: skip
+    assert (target / "tokenizer" / "vocab.txt").read_text() == "a\nb\n"
+    assert open_checkpoint(target).metadata["paramtool.seed"] == "2"
+    assert leftovers(tmp_path) == []

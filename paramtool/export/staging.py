@@ -45,7 +45,10 @@ def _displaced(target: Path) -> Path:
 
 
 def is_checkpoint_file(name: str) -> bool:
-    """Whether a file name is one a checkpoint folder's shards or index use."""
+    """Whether a file name is one a checkpoint folder's shards or index use, or a temporary
+    file a writer of one of them left (``.model-00001-of-00002.safetensors.XXXX.tmp``)."""
+    if name.startswith(".") and name.endswith(".tmp"):
+        name = name[1:].rsplit(".", 2)[0]
     return name in (SINGLE_FILE, INDEX_FILE) or bool(SHARD_NAME.fullmatch(name))
 
 
