@@ -101,6 +101,9 @@ class Tensor(TensorOps):
     _requires_grad: bool
     grad: Tensor | None
     grad_fn: Any
+    # numpy scalars and arrays defer their operators to ours (``np.float64(2) * t`` is a Tensor
+    # with PyTorch's promotion, not a float64 ndarray), as they do for torch.Tensor
+    __array_priority__ = 1000
 
     def __init__(self, data: Any = None, *, requires_grad: bool = False) -> None:
         array = np.asarray([] if data is None else data)

@@ -241,6 +241,15 @@ class TensorOps:
         out = ops.mul(self.detach(), 0)  # type: ignore[attr-defined]
         return out.bernoulli_(probabilities, generator=generator)
 
+    def to_sparse(self, *args: Any, **kwargs: Any) -> Any:
+        """A copy of the values, held dense: paramtool has no sparse layouts (shape and dtype,
+        what an inventory lists, are those of PyTorch's sparse tensor)."""
+        return self.clone()
+
+    def to_dense(self, *args: Any, **kwargs: Any) -> Any:
+        """The tensor itself (paramtool's tensors are dense)."""
+        return self
+
     def view_as(self, other: Any) -> Any:
         return ops.view(self, tuple(other.shape))
 
