@@ -29,7 +29,7 @@ from paramtool.core.dtypes import as_dtype, is_floating_point
 from paramtool.errors import DTypeError
 from paramtool.export.source import TensorSpec, digest, specs_of, ties_of
 from paramtool.models.loader import DEFAULT_MODEL_FILE
-from paramtool.models.sources import absolute_target, open_model
+from paramtool.models.sources import absolute_target, open_model, target_label
 from paramtool.nn.init.schemes import InitReport, apply_scheme
 
 
@@ -90,7 +90,7 @@ class ModelRecipe:
         """What the values came from, as ``__metadata__`` entries."""
         meta = {
             "paramtool.version": __version__,
-            "paramtool.model": Path(self.model_file).name,
+            "paramtool.model": target_label(self.model_file),
             "paramtool.scheme": self.scheme or "default",
             "paramtool.seed": str(self.seed),
         }
@@ -167,13 +167,11 @@ def _seeded(seed: int) -> Iterator[None]:
         _random.manual_seed(previous)
 
 
-def prepare(recipe: ModelRecipe, report: bool = False) -> Prepared:
+def prepare(recipe: ModelRecipe) -> Prepared:
     """Build, initialise, load and cast the model of ``recipe`` (no value computed).
 
     Args:
         recipe: What to build.
-        report: Apply the ``default`` scheme when none is given, to report what each
-            parameter gets (``init``); values are the same either way.
 
     Returns:
         The prepared model.
@@ -189,7 +187,7 @@ def prepare(recipe: ModelRecipe, report: bool = False) -> Prepared:
         if recipe.device is not None:
             model = model.to(as_device(recipe.device))
         init_report = None
-        if recipe.scheme is not None or recipe.rules or report:
+        if recipe.scheme is not None or recipe.rules:
             init_report = apply_scheme(model, recipe.scheme or "default", recipe.rules, seed=seed)
         if recipe.load_from is not None:
             load_into(model, recipe.load_from, strict=recipe.strict)
