@@ -43,18 +43,20 @@ def write_file(path: Path, n: int) -> None:
         f.write(np.arange(n, dtype=np.float32).tobytes())
 
 
-def median_time(func: Callable[[], object], runs: int) -> float:
-    times = []
+def median_time(func: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``func`` in this process."""
+    walls, cpus = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def process(args: list[str], runs: int) -> tuple[float, float]:
-    """Median wall seconds and peak RSS (MB) of ``python -m paramtool ARGS``."""
-    walls, peaks = [], []
+def process(args: list[str], runs: int) -> tuple[float, float, float]:
+    """Median wall and CPU seconds, and peak RSS (MB), of ``python -m paramtool ARGS``."""
+    walls, cpus, peaks = [], [], []
     for _ in range(runs):
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -64,43 +66,58 @@ def process(args: list[str], runs: int) -> tuple[float, float]:
         )
         _, status, usage = os.wait4(proc.pid, 0)
         walls.append(time.perf_counter() - start)
+        cpus.append(usage.ru_utime + usage.ru_stime)
         peaks.append(usage.ru_maxrss / 1024)
         if os.waitstatus_to_exitcode(status) not in (0, 1):
             raise SystemExit(f"paramtool {' '.join(args)} failed")
-    return statistics.median(walls), max(peaks)
+    return statistics.median(walls), statistics.median(cpus), max(peaks)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--write", metavar="PATH", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.write:
+        write_file(Path(options.write), options.sizes[0])
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for n in options.sizes:
+            path = Path(folder) / f"{n}.safetensors"
+            # written by a child and measured before anything is loaded here: a forked child
+            # starts with its parent's peak RSS
+            subprocess.run([sys.executable, __file__, str(n), "--write", str(path)], check=True)
+            inspect = process(["inspect", str(path), "--json"], options.runs)
+            stats = process(["stats", str(path)], options.runs)
+            report(n, path, inspect, stats, options.runs)
+
+
+def report(n: int, path: Path, inspect: tuple, stats: tuple, runs: int) -> None:
+    """Measure the in-process parses and print everything, ratios on CPU seconds."""
     from safetensors import safe_open
 
     from paramtool.checkpoint import open_checkpoint, read_header
 
-    def reference(path: Path) -> None:
+    def reference() -> None:
         with safe_open(str(path), framework="numpy") as f:
             list(f.keys())
 
-    with tempfile.TemporaryDirectory() as folder:
-        for n in options.sizes:
-            path = Path(folder) / f"{n}.safetensors"
-            write_file(path, n)
-            ref = median_time(lambda p=path: reference(p), options.runs)
-            parse = median_time(lambda p=path: read_header(p), options.runs)
-            opened = median_time(lambda p=path: open_checkpoint(p), options.runs)
-            inspect_wall, inspect_rss = process(["inspect", str(path), "--json"], options.runs)
-            stats_wall, stats_rss = process(["stats", str(path)], options.runs)
-            header_mb = path.stat().st_size / 1e6
-            print(f"{n:,} tensors (file {header_mb:.0f} MB)")
-            print(f"  reference safe_open + keys   {ref:8.2f} s  ({ref / n * 1e6:.1f} us/tensor)")
-            print(f"  read_header                  {parse:8.2f} s  x{parse / ref:.2f} of reference")
-            print(
-                f"  open_checkpoint              {opened:8.2f} s  x{opened / ref:.2f} of reference"
-            )
-            print(f"  inspect --json (process)     {inspect_wall:8.2f} s  x{inspect_wall / ref:.2f}, peak RSS {inspect_rss:.0f} MB ({inspect_wall / n * 1e6:.1f} us/tensor)")  # fmt: skip
-            print(f"  stats (process)              {stats_wall:8.2f} s  x{stats_wall / ref:.2f}, peak RSS {stats_rss:.0f} MB ({stats_wall / n * 1e6:.1f} us/tensor)")  # fmt: skip
+    ref = median_time(reference, runs)
+    rows = [
+        ("reference safe_open + keys", ref, None),
+        ("read_header", median_time(lambda: read_header(path), runs), None),
+        ("open_checkpoint", median_time(lambda: open_checkpoint(path), runs), None),
+        ("inspect --json (process)", inspect[:2], inspect[2]),
+        ("stats (process)", stats[:2], stats[2]),
+    ]
+    print(f"{n:,} tensors (file {path.stat().st_size / 1e6:.0f} MB), medians of {runs}")
+    for label, (wall, cpu), rss in rows:
+        peak = f", peak RSS {rss:.0f} MB" if rss is not None else ""
+        print(
+            f"  {label:28s} wall {wall:7.2f} s  cpu {cpu:7.2f} s  x{cpu / ref[1]:5.1f} cpu of "
+            f"reference  ({cpu / n * 1e6:.1f} us/tensor){peak}"
+        )
 
 
 if __name__ == "__main__":
