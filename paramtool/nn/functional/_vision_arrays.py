@@ -182,14 +182,37 @@ def _source_index(ratio: np.float32, out: int, align_corners: bool) -> np.ndarra
 
 
 def resample(x: Any, matrices: Sequence[np.ndarray], transpose: bool = False) -> Any:
-    """``x (N, C, *S)`` resampled along each spatial axis by its matrix (transposed: backward)."""
+    """``x (N, C, *S)`` resampled along each spatial axis by its matrix (transposed: backward).
+
+    A matrix whose rows have only a few non-zero weights (nearest: 1, linear: 2, cubic: 4) is
+    applied as that many gathers, in time proportional to the output; a dense one (a large
+    shrink, area, antialias) as a matrix product.
+    """
     xp = xp_of(x)
     for axis, matrix in enumerate(matrices):
-        m = xp.asarray(matrix if transpose else matrix.T, dtype=x.dtype)
+        matrix = matrix.T if transpose else matrix
+        taps = int((matrix != 0).sum(axis=1).max(initial=0))
+        if 4 * taps < matrix.shape[1]:
+            x = _gather_taps(x, matrix, taps, 2 + axis, xp)
+            continue
+        m = xp.asarray(matrix.T, dtype=x.dtype)
         x = xp.moveaxis(
             (xp.moveaxis(x, 2 + axis, -1) @ m).astype(x.dtype, copy=False), -1, 2 + axis
         )
     return x
+
+
+def _gather_taps(x: Any, matrix: np.ndarray, taps: int, axis: int, xp: Any) -> Any:
+    """``matrix`` applied along ``axis`` as ``taps`` weighted gathers of ``x``."""
+    order = np.argsort(matrix == 0, axis=1, kind="stable")[:, :taps]  # non-zeros first
+    weights = np.take_along_axis(matrix, order, axis=1)
+    shape = [1] * x.ndim
+    shape[axis] = matrix.shape[0]
+    out = 0
+    for j in range(taps):
+        column = xp.asarray(weights[:, j].reshape(shape), dtype=x.dtype)
+        out = out + xp.take(x, xp.asarray(order[:, j]), axis=axis) * column
+    return out.astype(x.dtype, copy=False)
 
 
 # -- channel rearrangements and local response normalisation -------------------------------------
