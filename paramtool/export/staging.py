@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import os
 import shutil
 from collections.abc import Iterator
@@ -70,10 +69,7 @@ def staged(target: Path) -> Iterator[Path]:
     except OSError as exc:
         raise ExportError(f"{target}: cannot create {folder.name}: {exc.strerror or exc}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ExportError(f"{target}: another export to it is running") from None
+        _lock(fd, target)
         try:
             yield folder
         except BaseException:
@@ -81,6 +77,19 @@ def staged(target: Path) -> Iterator[Path]:
             raise
     finally:
         os.close(fd)
+
+
+def _lock(fd: int, target: Path) -> None:
+    """Hold an exclusive lock on the staging folder (released when ``fd`` closes or the
+    process dies); where the system has no ``flock`` (Windows), writes are not serialised."""
+    try:
+        import fcntl  # noqa: PLC0415
+    except ImportError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ExportError(f"{target}: another export to it is running") from None
 
 
 def keep_complete(folder: Path, plan: Plan) -> list[int]:
