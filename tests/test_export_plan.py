@@ -147,3 +147,14 @@ def test_bad_targets_are_refused_by_the_library(tmp_path: Path) -> None:
         with pytest.raises(ExportError):
             check_target(out, folder)
     assert check_target(tmp_path / "new", folder=True) == tmp_path / "new"
+
+
+def test_export_warns_like_init_when_a_rule_matches_nothing(tmp_path: Path) -> None:
+    mlp = str(ROOT / "sample_models" / "mlp.py")
+    for command in (["export", tmp_path / "o.safetensors", "--model", mlp], ["init", mlp]):
+        result = invoke(*command, "--rule", "bias=zeros")  # a name, not a full-name pattern
+        assert result.exit_code == 0, result.output
+        assert (
+            "warning: rule 'bias=zeros' matched no parameter (patterns match full names)"
+            in result.stderr
+        )
