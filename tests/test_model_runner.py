@@ -136,3 +136,30 @@ def test_malformed_arg_is_a_usage_error(tmp_path: Path, arg: str) -> None:
         result = invoke(command, path, "--arg", arg)
         assert result.exit_code == 2, result.output
         assert "Invalid value for '--arg'" in result.stderr and "Traceback" not in result.output
+
+
+def test_os_exit_in_a_model_file_is_a_one_line_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "model.py", "import os\nimport torch\nos._exit(0)\n")
+    assert "model.py:3: the model file called os._exit(0)" in one_line_error(
+        invoke("inspect", path)
+    )
+
+
+def test_exit_handlers_and_chdir_of_a_model_file_do_not_outlive_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "model.py",
+        """\
+        import atexit, os
+        import torch.nn as nn
+        atexit.register(print, "printed at exit")
+        os.chdir(os.path.dirname(os.__file__))
+        model = nn.Linear(2, 2)
+    """,
+    )
+    out = tmp_path / "out.safetensors"
+    result = run("export", out.name, "--model", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and "printed at exit" not in result.stdout + result.stderr
+    result = run("inspect", path, "--json", cwd=tmp_path)
+    assert json.loads(result.stdout)["tensors"][0]["name"] == "weight"

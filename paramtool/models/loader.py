@@ -41,7 +41,7 @@ from typing import Any, TextIO
 
 from paramtool.errors import ModelLoadError
 from paramtool.models.conventions import config_arguments, root_classes
-from paramtool.models.runner import describe_failure, run_file
+from paramtool.models.runner import contained, describe_failure, run_file
 from paramtool.models.structure import check_structure
 from paramtool.models.torch_scope import missing_error, torch_scope
 
@@ -159,7 +159,7 @@ def load_model(
     """
     path = Path(path)
     scope = torch_scope(path.resolve().parent) if base is None else contextlib.nullcontext()
-    with scope as missing, contextlib.redirect_stdout(output or sys.stderr):
+    with scope as missing, contextlib.redirect_stdout(output or sys.stderr), contained():
         try:
             module = run_file(path)
             name, candidate = _pick_candidate(module, path, entry, base or _module_type())

@@ -11,6 +11,7 @@ and the line in the user's code.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import importlib.util
@@ -25,6 +26,40 @@ from types import ModuleType
 from paramtool.errors import ModelLoadError
 
 _counter = itertools.count()
+
+
+class _ProcessExit(SystemExit):
+    """``os._exit`` called by a model file, turned into an exception paramtool can report."""
+
+
+@contextlib.contextmanager
+def contained() -> Iterator[None]:
+    """While a model file runs and builds its model, keep it from ending or outliving paramtool.
+
+    ``os._exit`` raises instead of ending the process without a word, exit handlers the file
+    registers with ``atexit`` are dropped afterwards (they would print after paramtool's own
+    output), and the working directory is restored if the file changed it.
+    """
+    saved_exit, saved_register, cwd = os._exit, atexit.register, os.getcwd()
+    registered: list[object] = []
+
+    def no_exit(code: int) -> None:
+        raise _ProcessExit(code)
+
+    def register(func: object, *args: object, **kwargs: object) -> object:
+        registered.append(func)
+        return saved_register(func, *args, **kwargs)  # type: ignore[arg-type]
+
+    os._exit, atexit.register = no_exit, register  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit, atexit.register = saved_exit, saved_register  # type: ignore[assignment]
+        for func in registered:
+            atexit.unregister(func)  # type: ignore[arg-type]
+        with contextlib.suppress(OSError):
+            if os.getcwd() != cwd:
+                os.chdir(cwd)
 
 
 def run_file(path: str | os.PathLike[str]) -> ModuleType:
@@ -134,7 +169,9 @@ def describe_failure(exc: BaseException, path: Path, when: str) -> str:
             when = f"{when}, in {frame.name}()"
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    if isinstance(exc, SystemExit):
+    if isinstance(exc, _ProcessExit):
+        detail = f"the model file called os._exit({exc.code!r})"
+    elif isinstance(exc, SystemExit):
         detail = f"the model file called sys.exit({exc.code!r})"
     return f"{where}: {detail} ({when})"
 
