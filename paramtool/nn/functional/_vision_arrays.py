@@ -38,12 +38,33 @@ def take_along(x: Any, positions: np.ndarray, axis: int) -> Any:
 
 
 def take_along_backward(grad: Any, positions: np.ndarray, axis: int, size: int) -> Any:
-    """The adjoint of :func:`take_along`: gradients summed back onto ``size`` positions."""
+    """The adjoint of :func:`take_along`: gradients summed back onto ``size`` positions.
+
+    Where ``positions`` holds ``0 .. size-1`` in one run (the inside of a padded axis), that
+    run is copied and only the rest is scattered.
+    """
     xp = xp_of(grad)
     moved = xp.moveaxis(grad, axis, 0)
-    result = xp.zeros((size, *moved.shape[1:]), dtype=grad.dtype)
-    xp.add.at(result, xp.asarray(positions), moved)
+    start = _identity_run(positions, size)
+    if start is None:
+        result = xp.zeros((size, *moved.shape[1:]), dtype=grad.dtype)
+        rest = np.arange(len(positions))
+    else:
+        result = moved[start : start + size].copy()
+        rest = np.r_[0:start, start + size : len(positions)]
+    if rest.size:
+        xp.add.at(result, xp.asarray(positions[rest]), moved[xp.asarray(rest)])
     return xp.moveaxis(result, 0, axis)
+
+
+def _identity_run(positions: np.ndarray, size: int) -> int | None:
+    """Where ``positions`` reads ``0, 1, ..., size - 1`` in a row (None if nowhere)."""
+    starts = np.flatnonzero(positions == 0)
+    for start in starts:
+        run = positions[start : start + size]
+        if run.size == size and np.array_equal(run, np.arange(size)):
+            return int(start)
+    return None
 
 
 def constant_pad(x: Any, pads: Sequence[tuple[int, int]], value: float) -> Any:
