@@ -8,6 +8,9 @@ deeply nested ``--config`` are clear errors, not tracebacks.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -163,3 +166,12 @@ def test_exit_handlers_and_chdir_of_a_model_file_do_not_outlive_it(tmp_path: Pat
     assert out.exists() and "printed at exit" not in result.stdout + result.stderr
     result = run("inspect", path, "--json", cwd=tmp_path)
     assert json.loads(result.stdout)["tensors"][0]["name"] == "weight"
+
+
+def test_a_model_file_reading_stdin_does_not_wait(tmp_path: Path) -> None:
+    path = write(tmp_path, "model.py", "import torch\nname = input('layer? ')\n")
+    command = [sys.executable, "-m", "paramtool", "inspect", str(path)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(command, input="x\n", capture_output=True, text=True, env=env,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "model.py:2: EOFError" in done.stderr

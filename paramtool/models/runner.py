@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import importlib
 import importlib.util
+import io
 import itertools
 import os
 import sys
@@ -38,9 +39,11 @@ def contained() -> Iterator[None]:
 
     ``os._exit`` raises instead of ending the process without a word, exit handlers the file
     registers with ``atexit`` are dropped afterwards (they would print after paramtool's own
-    output), and the working directory is restored if the file changed it.
+    output), standard input reads as empty (``input()`` never waits), and the working directory
+    is restored if the file changed it.
     """
     saved_exit, saved_register, cwd = os._exit, atexit.register, os.getcwd()
+    saved_stdin, sys.stdin = sys.stdin, io.StringIO()
     registered: list[object] = []
 
     def no_exit(code: int) -> None:
@@ -55,6 +58,7 @@ def contained() -> Iterator[None]:
         yield
     finally:
         os._exit, atexit.register = saved_exit, saved_register  # type: ignore[assignment]
+        sys.stdin = saved_stdin
         for func in registered:
             atexit.unregister(func)  # type: ignore[arg-type]
         with contextlib.suppress(OSError):
