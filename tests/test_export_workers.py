@@ -72,20 +72,11 @@ def cluster(
     (shared by this module's tests; the test that kills a worker needs only one left)."""
     home = tmp_path_factory.mktemp("cluster")
     file = home / "scheduler.json"
-    scheduler = dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file), cwd=home)  # fmt: skip
-    workers = [
-        dask(
-            "worker",
-            "--scheduler-file",
-            str(file),
-            "--nthreads",
-            "1",
-            "--no-dashboard",
-            "--no-nanny",
-            cwd=home,
-        )  # fmt: skip
-        for _ in range(2)
-    ]
+    # An idle scheduler and its workers end by themselves should this process be killed.
+    scheduler = dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--idle-timeout", "300s", "--scheduler-file", str(file), cwd=home)  # fmt: skip
+    worker = ["worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-dashboard"]
+    worker += ["--no-nanny", "--death-timeout", "60"]
+    workers = [dask(*worker, cwd=home) for _ in range(2)]
     processes = [scheduler, *workers]
     try:
         deadline, address = time.monotonic() + 60, None
