@@ -137,23 +137,12 @@ def start_cluster(home: Path, workers: int) -> tuple[str, list[subprocess.Popen]
     dask = [sys.executable, "-m", "dask"]
     worker_env = {**env(), "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}  # as documented
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": worker_env, "cwd": home}  # fmt: skip
-    processes = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file)], **quiet)]  # type: ignore[call-overload]  # fmt: skip
-    processes += [
-        subprocess.Popen(
-            [
-                *dask,
-                "worker",
-                "--scheduler-file",
-                str(file),
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-            ],
-            **quiet,
-        )  # type: ignore[call-overload]  # fmt: skip
-        for _ in range(workers)
-    ]
+    scheduler = [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+    scheduler += ["--idle-timeout", "300s", "--scheduler-file", str(file)]
+    worker = [*dask, "worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny"]
+    worker += ["--no-dashboard", "--death-timeout", "60"]
+    processes = [subprocess.Popen(scheduler, **quiet)]  # type: ignore[call-overload]
+    processes += [subprocess.Popen(worker, **quiet) for _ in range(workers)]  # type: ignore[call-overload]
     address = scheduler_address(file)
     from distributed import Client
 
