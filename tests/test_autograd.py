@@ -126,3 +126,23 @@ def test_record_contract_broadcasting_op_and_multi_outputs() -> None:
     with pt.no_grad():
         plain = autograd.record(x * 2, (a,), lambda g: (g,), name="X")
     assert plain.grad_fn is None and not plain.requires_grad
+
+
+def test_manual_sgd_loop_of_the_tutorials() -> None:
+    # y = 2x + 1 learnt by hand: in-place updates under no_grad, grads zeroed in place
+    x = pt.linspace(-1, 1, 16).reshape(16, 1)
+    y = 2 * x + 1
+    model = nn.Linear(1, 1)
+    with pt.no_grad():
+        model.weight.fill_(0.0)
+        model.bias.fill_(0.0)
+    for _ in range(200):
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        with pt.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+                p.grad.zero_()
+    assert model.weight.is_leaf and model.weight.requires_grad
+    np.testing.assert_allclose(model.weight.item(), 2.0, rtol=1e-3)
+    np.testing.assert_allclose(model.bias.item(), 1.0, rtol=1e-3)
