@@ -7,6 +7,8 @@ Tensor math (``torch.arange``, ``torch.outer``, ...) is paramtool's own, bound b
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,46 @@ import numpy as np
 
 from paramtool.core import dtypes
 from paramtool.core.tensor import Tensor
+
+#: torch's constants.
+pi, e, inf, nan = math.pi, math.e, math.inf, math.nan
+
+
+class _Named:
+    """A named marker (``torch.strided``, ``torch.channels_last``) compared by identity."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+
+strided, sparse_coo = _Named("strided"), _Named("sparse_coo")
+contiguous_format, channels_last = _Named("contiguous_format"), _Named("channels_last")
+preserve_format = _Named("preserve_format")
+
+
+def set_num_threads(count: int) -> None:
+    """``torch.set_num_threads``: a speed setting; no effect on parameters."""
+
+
+def get_num_threads() -> int:
+    """The number of CPUs (numpy's BLAS picks its own threads)."""
+    return os.cpu_count() or 1
+
+
+def set_printoptions(*args: Any, **kwargs: Any) -> None:
+    """``torch.set_printoptions``: accepted; paramtool prints tensors as PyTorch's defaults do."""
+
+
+def set_anomaly_enabled(mode: bool, check_nan: bool = True) -> None:
+    """``torch.set_anomaly_enabled``: a debugging switch; accepted."""
+
+
+def is_autocast_enabled(*args: Any) -> bool:
+    """Autocast never changes paramtool's dtypes."""
+    return False
 
 
 def compile(model: Any = None, **options: Any) -> Any:  # noqa: A001 - torch's name
