@@ -184,3 +184,10 @@ def test_a_fifo_is_refused_at_once_by_every_reading_command(tmp_path: Path) -> N
         done = run(*command)  # a blocking open would hang until the 120 s timeout
         assert done.returncode == 1, done.stderr
         assert done.stderr.strip().endswith("not a regular file; only regular files are read as checkpoints")  # fmt: skip
+
+
+def test_a_view_claiming_more_elements_than_any_array_is_refused(tmp_path: Path) -> None:
+    storage = torch_files.Storage("0", np.zeros(4, np.float32))
+    tensor = torch_files.Tensor(storage, 0, (2**40, 2**30), (0, 0))  # stride 0: one element
+    path = torch_files.write_zip(tmp_path / "model.bin", {"weight": tensor})
+    _one_error_line(path, "has too many elements to hold")

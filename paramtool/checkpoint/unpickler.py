@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
+import dataclasses
 import functools
 import io
 import math
@@ -38,6 +39,9 @@ from paramtool.errors import CheckpointError, DTypeError
 
 #: numpy's limit on an array's dimensions.
 MAX_NDIM = 64
+#: More elements than any array can hold (a view repeating one element, stride 0, could
+#: otherwise claim any size).
+MAX_ELEMENTS = 2**62
 
 #: torch storage class -> element dtype name (``UntypedStorage`` holds bytes).
 STORAGE_DTYPES: dict[str, str] = {
@@ -160,6 +164,8 @@ def _view(storage: Any, offset: Any, size: Any, stride: Any, dtype: np.dtype | N
         raise CheckpointError(f"tensor size {shape} and stride {strides} differ in length")
     dtype = storage.dtype if dtype is None else dtype
     capacity = storage.numel * storage.dtype.itemsize // dtype.itemsize
+    if math.prod(shape) >= MAX_ELEMENTS:
+        raise CheckpointError(f"tensor of size {list(shape)} has too many elements to hold")
     if math.prod(shape):
         last = start + sum((n - 1) * s for n, s in zip(shape, strides, strict=True))
         if last >= capacity:
@@ -218,8 +224,7 @@ def _rebuild_from_type(func: Any, new_type: Any, args: Any, _state: Any = None) 
 
 
 def _with(ref: TensorRef, **changes: Any) -> TensorRef:
-    values = {k: getattr(ref, k) for k in TensorRef.__dataclass_fields__}
-    return TensorRef(**{**values, **changes})
+    return dataclasses.replace(ref, **changes)
 
 
 def _size(values: Any = ()) -> tuple[int, ...]:
