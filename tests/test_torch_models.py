@@ -20,8 +20,6 @@ CORPUS = HERE / "data" / "torch_models"
 RECORDED = json.loads((HERE / "fixtures" / "torch_models.json").read_text())
 CASES = RECORDED["cases"]
 TOTALS = ("parameters", "trainable", "frozen", "buffers", "tensors", "names")
-# Files needing what the core is still gaining: Tensor.to_sparse (whisper).
-PENDING = {"whisper.py"}
 
 
 def _case_id(case: dict[str, Any]) -> str:
@@ -44,13 +42,7 @@ def test_the_corpus_is_large_and_varied() -> None:
     assert len(CASES) >= 30
 
 
-def _marked(case: dict[str, Any]) -> Any:
-    if case["file"] in PENDING:
-        return pytest.param(case, marks=pytest.mark.xfail(reason="core functions pending"))
-    return case
-
-
-@pytest.mark.parametrize("case", [_marked(c) for c in CASES], ids=_case_id)
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_inspect_gives_pytorchs_table(case: dict[str, Any]) -> None:
     data = inspect_json(case)
     got = [
