@@ -42,5 +42,9 @@ class Unflatten(Layer):
         self.dim = dim
         self.unflattened_size = unflattened_size
 
+    def forward(self, input: Any) -> Any:
+        """``input.unflatten(dim, unflattened_size)``."""
+        return input.unflatten(self.dim, self.unflattened_size)
+
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
