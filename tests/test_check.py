@@ -225,3 +225,30 @@ def test_cli_checks_a_checkpoint_the_same_as_its_scheme(tmp_path: Path) -> None:
     ]
     assert from_file["scheme"] == str(out)
     assert [r["std"] for r in from_file["layers"]] == [r["std"] for r in from_scheme["layers"]]
+
+
+def test_streamed_backward_recomputes_layers_exactly() -> None:
+    batch_model = prepare(ModelRecipe(LLAMA, args=TINY_LLAMA, seed=0)).model
+    batch = example_batch(batch_model, [2, 8], integer=True, seed=0)
+    streamed_model = prepare(ModelRecipe(LLAMA, args=TINY_LLAMA, seed=0)).model
+    held: list[int] = []
+    for module in streamed_model.modules():
+        module.register_forward_hook(
+            lambda m, a, out: held.append(
+                sum(p.nbytes for p in streamed_model.parameters() if not p.is_deferred)
+            )
+        )
+    streamed_run = check_model(streamed_model, batch, grad=True, seed=0)
+    largest = max(
+        sum(p.nbytes for p in m.parameters(recurse=False)) for m in streamed_model.modules()
+    )
+    assert max(held) == largest
+    real = prepare(ModelRecipe(LLAMA, args=TINY_LLAMA, seed=0)).model.materialize(seed=0)
+    real_run = check_model(real, batch, grad=True, seed=0, stream=False)
+    got = [(r.name, r.grad_std) for r in streamed_run.layers]
+    want = [(r.name, r.grad_std) for r in real_run.layers]
+    assert [n for n, _ in got] == [n for n, _ in want]
+    for (name, ours), (_, theirs) in zip(got, want, strict=True):
+        assert (ours is None) == (theirs is None), name
+        assert ours is None or ours == pytest.approx(theirs, rel=1e-5), name
+    assert sum(g is not None for _, g in got) > 20

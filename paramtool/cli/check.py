@@ -98,8 +98,9 @@ def check(
     The model is initialised as `init` does (--scheme, --rule, --seed), then run on a
     standard normal batch of shape --input (token ids with --int; the model's
     example_input() without --input). Each module's parameters are made real when the
-    signal reaches it and dropped after, so a model larger than memory can be checked
-    (with --grad the graph keeps the weights until backward).
+    signal reaches it and dropped after, so a model larger than memory can be checked (with
+    --grad, a layer's forward is recomputed in the backward pass instead of keeping its
+    weights).
 
     Per module call: output shape, mean, std, fraction of zeros, fraction saturated (bounded
     activations: within 1% of the range from a bound) and, with --grad, the std of the

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from paramtool.core import autograd as _autograd
 from paramtool.core import random as _random
 from paramtool.core.tensor import Tensor, from_array
 from paramtool.errors import CheckError
@@ -165,8 +166,81 @@ def _own_tensors(module: Module) -> Iterator[Tensor]:
                 yield tensor
 
 
+class _Recompute:
+    """Under grad mode, a leaf module with deferred weights runs without recording a graph
+    (which would keep its weights alive); its output gets one node whose backward makes the
+    weights real again (the same values: they are a function of seed and name), re-runs the
+    module's forward and backpropagates through it. Gradients reach the module's tensor
+    arguments, not its weights (``.grad`` of the weights is left alone)."""
+
+    def __init__(self, held: _Held) -> None:
+        self.held = held
+        self.modes: list[bool | None] = []
+
+    def qualifies(self, module: Module, kwargs: dict[str, Any]) -> bool:
+        return (
+            _autograd.is_grad_enabled()
+            and not any(True for _ in module.children())
+            and any(id(t) in self.held.saved for t in _own_tensors(module))
+            and not any(isinstance(v, Tensor) and v.requires_grad for v in kwargs.values())
+        )
+
+    def before(self, module: Module, args: Any, kwargs: dict[str, Any]) -> None:
+        if not self.qualifies(module, kwargs):
+            self.modes.append(None)
+            return
+        self.modes.append(_autograd.is_grad_enabled())
+        _autograd.set_grad_enabled(False)
+
+    def after(self, module: Module, args: Any, kwargs: dict[str, Any], output: Any) -> Any:
+        mode = self.modes.pop()
+        if mode is None:
+            return None
+        _autograd.set_grad_enabled(mode)
+        if not (isinstance(output, Tensor) and output.is_floating_point()):
+            return None
+        return self._record(module, tuple(args), kwargs, output)
+
+    def _record(
+        self, module: Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Tensor
+    ) -> Tensor:
+        index = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        tensors = [args[i] for i in index]
+        params = [t for t in _own_tensors(module) if t.requires_grad]
+        arrays = [t._array() for t in tensors]  # the inputs (activations) are kept, not weights
+
+        def backward(grad: Any) -> list[Any]:
+            if not any(t.is_floating_point() for t in tensors):  # token ids: nothing to send on
+                return [None] * (len(tensors) + len(params))
+            self.held.acquire(module)
+            for param in params:  # no weight gradient is wanted: none is computed
+                param.requires_grad_(False)
+            try:
+                with _autograd.enable_grad():
+                    local = [
+                        from_array(a).requires_grad_() if t.is_floating_point() else t
+                        for a, t in zip(arrays, tensors, strict=True)
+                    ]
+                    rerun = list(args)
+                    for i, value in zip(index, local, strict=True):
+                        rerun[i] = value
+                    out = module.forward(*rerun, **kwargs)
+                    wanted = [x for x in local if x.requires_grad]
+                    found = _autograd.grad(out, wanted, from_array(grad), allow_unused=True)
+            finally:
+                for param in params:
+                    param.requires_grad_(True)
+                self.held.release(module)
+            by_id = {id(x): g for x, g in zip(wanted, found, strict=True)}
+            grads = [by_id.get(id(x)) for x in local]
+            return [None if g is None else g._array() for g in grads] + [None] * len(params)
+
+        name = f"{type(module).__name__}RecomputeBackward"
+        return _autograd.record(output._array(), [*tensors, *params], backward, name=name)
+
+
 @contextlib.contextmanager
-def streamed(model: Module, seed: int | None = None) -> Iterator[Module]:
+def streamed(model: Module, seed: int | None = None, recompute: bool = False) -> Iterator[Module]:
     """Run ``model`` layer by layer: each module's deferred parameters and buffers are made
     real when it is called and deferred again when its forward returns.
 
@@ -176,18 +250,31 @@ def streamed(model: Module, seed: int | None = None) -> Iterator[Module]:
     Args:
         model: A model with deferred parameters (real ones cost nothing extra).
         seed: The seed the values are drawn with (default: the global seed).
+        recompute: In grad mode, record no graph inside a leaf module with deferred weights
+            and recompute its forward in the backward pass instead, so that a backward does not
+            need every weight held (its gradients reach activations, not weights).
 
     Yields:
         The model.
 
     Note:
-        A backward pass needs the weights the forward used: a graph recorded in grad mode
-        keeps each layer's arrays alive until it is freed, whatever is released here.
+        Without ``recompute``, a graph recorded in grad mode keeps each layer's arrays alive
+        until it is freed, whatever is released here.
     """
     held = _Held(model, seed)
+    rerun = _Recompute(held)
     handles = []
     try:
         for module in model.modules():
+            if recompute:
+                handles.append(
+                    module.register_forward_pre_hook(rerun.before, prepend=True, with_kwargs=True)
+                )
+                handles.append(
+                    module.register_forward_hook(
+                        rerun.after, prepend=True, with_kwargs=True, always_call=True
+                    )
+                )
             handles.append(
                 module.register_forward_pre_hook(lambda m, args: held.acquire(m), prepend=True)
             )

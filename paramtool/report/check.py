@@ -173,7 +173,7 @@ def check_model(
     try:
         with contextlib.ExitStack() as stack:
             if stream:
-                stack.enter_context(streamed(model, seed))
+                stack.enter_context(streamed(model, seed, recompute=grad))
             stack.enter_context(recorder.installed())
             if not grad:
                 stack.enter_context(autograd.no_grad())
