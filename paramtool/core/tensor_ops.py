@@ -257,8 +257,9 @@ class TensorOps:
         return ops.reshape(self, tuple(other.shape))
 
     def clone(self, *, memory_format: Any = None) -> Any:
-        """A copy with its own storage; a deferred tensor outside a graph stays deferred."""
-        if self.is_deferred and not _records(self, ()):  # type: ignore[attr-defined]
+        """A copy with its own storage, recorded in the graph. A deferred tensor's copy stays
+        deferred (a model's constructor cloning a weight allocates nothing) and is a leaf."""
+        if self.is_deferred:  # type: ignore[attr-defined]
             return self._clone_deferred()  # type: ignore[attr-defined]
         return record(self._array().copy(), (self,), lambda g: (g,), name="CloneBackward0")
 
