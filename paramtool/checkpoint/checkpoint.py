@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.checkpoint.entry import Entry, Part
+from paramtool.checkpoint.entry import Entry, Part, name_of
 from paramtool.checkpoint.formats import open_file, open_part
 from paramtool.checkpoint.safetensors.reader import wrap
 from paramtool.errors import CheckpointError, SafetensorsError
@@ -55,8 +55,7 @@ class Checkpoint:
         self._where: dict[str, Part] = {}
         self.entries: list[Entry] = []
         for part in parts:
-            for entry in part.entries:
-                self._where[entry.name] = part
+            self._where.update(dict.fromkeys(map(name_of, part.entries), part))
             self.entries.extend(part.entries)
         merged = _index_metadata(index)
         for part in parts:

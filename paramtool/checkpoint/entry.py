@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import mmap
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,6 +17,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from paramtool.core.dtypes import dtype_name
+
+#: The name of an entry (or header record), at C speed over millions of them.
+name_of = operator.attrgetter("name")
 
 
 class Entry(NamedTuple):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.checkpoint.entry import Entry, Part
+from paramtool.checkpoint.entry import Entry, Part, name_of
 from paramtool.checkpoint.safetensors.format import DTYPES, Header, TensorInfo, read_header
 from paramtool.checkpoint.safetensors.reader import array_from
 from paramtool.checkpoint.torch_legacy import LegacyFile
@@ -87,7 +87,9 @@ class SafetensorsPart(Part):
         entries = [Entry(i.name, i.shape, dtypes[i.dtype], i.nbytes, file) for i in header.tensors]
         super().__init__(file, entries, metadata=dict(header.metadata))
         self.header = header
-        self._infos: dict[str, TensorInfo] = {i.name: i for i in header.tensors}
+        self._infos: dict[str, TensorInfo] = dict(
+            zip(map(name_of, header.tensors), header.tensors, strict=True)
+        )
 
     def array(self, name: str) -> np.ndarray:
         """The tensor's values: a zero-copy view of the mapped file."""
