@@ -372,11 +372,24 @@ def logcumsumexp(input: Any, dim: int) -> Any:  # noqa: A002
 
 
 def cummax(input: Any, dim: int) -> Any:  # noqa: A002
-    """Running maximum along ``dim`` and the index where it was reached."""
+    """Running maximum along ``dim`` and the (latest) index where it was reached."""
     a = arr(input)
     xp = xp_of(input)
-    values = xp.maximum.accumulate(a, axis=dim)
-    return ValuesIndices(constant(values), None)
+    axis = dim % builtins.max(a.ndim, 1)
+    values = xp.maximum.accumulate(a, axis=axis)
+    shape = [1] * a.ndim
+    shape[axis] = a.shape[axis]
+    positions = xp.arange(a.shape[axis]).reshape(shape)
+    indices = xp.maximum.accumulate(xp.where(a == values, positions, 0), axis=axis)
+
+    def backward(grads: list[Any]) -> tuple[Any]:
+        full = xp.zeros(a.shape, dtype=grads[0].dtype)
+        xp.add.at(full, along(indices, axis), grads[0])
+        return (full,)
+
+    v, i = record_multi([values, indices.astype(np.int64)], (input,), backward,
+                        name="CummaxBackward0")  # fmt: skip
+    return ValuesIndices(v, i)
 
 
 def norm(

@@ -211,7 +211,11 @@ def repeat(input: Any, *sizes: Any) -> Any:  # noqa: A002
     return record(out, (input,), backward, name="RepeatBackward0")
 
 
-tile = repeat
+def tile(input: Any, dims: Any) -> Any:  # noqa: A002
+    """``repeat`` with ``dims`` padded by leading 1s to the tensor's rank (numpy's ``tile``)."""
+    reps = _sizes((dims,)) if not isinstance(dims, int) else (int(dims),)
+    ndim = arr(input).ndim
+    return repeat(input, *((1,) * (ndim - len(reps)) + reps))
 
 
 def repeat_interleave(input: Any, repeats: Any = None, dim: int | None = None, *,
@@ -229,12 +233,13 @@ def repeat_interleave(input: Any, repeats: Any = None, dim: int | None = None, *
     out = xp.repeat(a, reps, axis=axis)
 
     def backward(g: Any) -> tuple[Any, ...]:
-        # the sum of each run of repeats: differences of the running sum at the runs' ends
+        # the sum of each run of repeats: differences of the running sum (from 0) at run ends
         ends = xp.cumsum(xp.broadcast_to(xp.asarray(reps), (a.shape[axis],)))
-        total = xp.cumsum(g, axis=axis)
-        zero = xp.zeros_like(xp.take(total, xp.asarray([0]), axis=axis))
-        at_ends = xp.concatenate([zero, xp.take(total, ends - 1, axis=axis)], axis=axis)
-        return (xp.diff(at_ends, axis=axis) if a.shape[axis] else g, None)
+        running = xp.cumsum(g, axis=axis)
+        zero = xp.zeros_like(xp.take(running, xp.asarray([0]), axis=axis))
+        running = xp.concatenate([zero, running], axis=axis)
+        bounds = xp.concatenate([xp.zeros(1, dtype=ends.dtype), ends])
+        return (xp.diff(xp.take(running, bounds, axis=axis), axis=axis), None)
 
     return record(out, (src, repeats), backward, name="RepeatInterleaveBackward0")
 
