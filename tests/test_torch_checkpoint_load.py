@@ -121,3 +121,12 @@ def test_links_out_of_the_folder_need_follow_links(tmp_path: Path) -> None:
     refused = invoke("stats", folder)
     assert refused.exit_code == 1 and "--follow-links" in refused.stderr
     assert invoke("stats", folder, "--follow-links").exit_code == 0
+
+
+def test_inspect_reports_views_sharing_a_storage() -> None:
+    result = invoke("inspect", FIXTURES / "dtypes_legacy.pt", "--json")
+    data = validate(result.stdout, "inspect")
+    assert [sorted(g) for g in data["overlapping"]] == [["base", "column", "rows", "strided", "transposed"]]  # fmt: skip
+    assert data["ties"] == [["tied_a", "tied_b"]]
+    text = invoke("inspect", FIXTURES / "dtypes_legacy.pt").stdout
+    assert "overlapping views of one storage: 1\n  base, " in text

@@ -52,6 +52,7 @@ def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
         "totals": full.totals.to_dict(),
         "ties": full.ties,
         "metadata": full.metadata,
+        "overlapping": full.overlapping,
         "contents": full.contents,
         "key": full.key,
     }

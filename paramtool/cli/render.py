@@ -124,6 +124,9 @@ def render_totals(console: Output, inventory: Inventory, shown: Inventory | None
     lines.append(f"tensors:    {count(totals.tensors)} ({count(totals.names)} names)")
     lines.append(f"tie groups: {totals.tie_groups}")
     lines += [f"  #{i}: " + " = ".join(group) for i, group in enumerate(inventory.ties)]
+    if inventory.overlapping:
+        lines.append(f"overlapping views of one storage: {len(inventory.overlapping)}")
+        lines += ["  " + ", ".join(group) for group in inventory.overlapping]
     made = provenance(inventory.metadata)
     if made:
         lines.append("provenance: " + "; ".join(f"{key} {value}" for key, value in made.items()))

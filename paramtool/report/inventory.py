@@ -111,6 +111,8 @@ class Inventory:
         ties: Groups of names reaching one tensor; the canonical name first.
         metadata: A checkpoint's ``__metadata__`` (empty for models); for a ``torch.save``
             file, its plain non-tensor entries as JSON.
+        overlapping: Groups of names of distinct tensors viewing one storage (a ``torch.save``
+            file's transposed or sliced views); each is stored in full when converted.
         contents: For a file nesting its state dict: each top-level key and what it holds.
         key: For such a file: the key whose tensors the rows are.
         model: The Module, for a model inventory.
@@ -122,6 +124,7 @@ class Inventory:
     rows: list[TensorRow]
     ties: list[list[str]] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    overlapping: list[list[str]] = field(default_factory=list)
     contents: dict[str, str] = field(default_factory=dict)
     key: str | None = None
     model: Any = None
@@ -310,6 +313,7 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
         rows=rows,
         ties=ties,
         metadata=dict(checkpoint.metadata),
+        overlapping=[list(group) for group in checkpoint.overlapping],
         contents=dict(checkpoint.contents),
         key=checkpoint.key,
         _values=checkpoint.array,  # resolves a tied name to its kept tensor
