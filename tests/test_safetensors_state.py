@@ -263,8 +263,11 @@ def test_checkpoint_entries_come_from_headers(tmp_path: Path) -> None:
     ref_save({"a": np.zeros((2, 3), np.float16), "b": np.zeros(4, np.int64)}, str(tmp_path / "x.safetensors"))  # fmt: skip
     checkpoint = open_checkpoint(tmp_path / "x.safetensors")
     rows = [(e.name, e.shape, e.dtype, e.dtype_name, e.nbytes) for e in checkpoint.entries]
-    assert rows == [("b", (4,), "I64", "int64", 32), ("a", (2, 3), "F16", "float16", 12)]
-    with pytest.raises(SafetensorsError, match="no tensor named 'c'"):
+    assert rows == [
+        ("b", (4,), np.dtype(np.int64), "int64", 32),
+        ("a", (2, 3), np.dtype(np.float16), "float16", 12),
+    ]
+    with pytest.raises(CheckpointError, match="no tensor named 'c'"):
         checkpoint.load("c")
 
 
