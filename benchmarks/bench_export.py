@@ -22,6 +22,7 @@ Run it on a quiet machine: a busy one measures the neighbours.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -172,8 +173,16 @@ def run_cluster(out: Path, layers: int, address: str, workers: list[subprocess.P
     }
 
 
-def files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+def files(folder: Path) -> dict[str, str]:
+    """Each file's SHA-256: equal digests, identical bytes."""
+    digests = {}
+    for path in sorted(folder.iterdir()):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(2**24):
+                digest.update(block)
+        digests[path.name] = digest.hexdigest()
+    return digests
 
 
 def hidden(parent: Path) -> list[str]:
@@ -282,6 +291,7 @@ def main() -> None:
         print(f"kill -9 of the whole run, then again: {reused} staged shards reused, identical={files(local_out) == reference}, re-run wall {wall:.2f} s, temporary files left: {leftovers or 'none'}")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
