@@ -130,3 +130,12 @@ def test_inspect_reports_views_sharing_a_storage() -> None:
     assert data["ties"] == [["tied_a", "tied_b"]]
     text = invoke("inspect", FIXTURES / "dtypes_legacy.pt").stdout
     assert "overlapping views of one storage: 1\n  base, " in text
+
+
+def test_inspect_json_gives_pytorchs_names_shapes_and_dtypes() -> None:
+    for name in ("dtypes_zip.pt", "dtypes_legacy.pt", "tiny_lm.bin", "lightning.ckpt", "sharded"):
+        result = invoke("inspect", FIXTURES / name, "--json")
+        assert result.exit_code == 0, result.output
+        rows = {t["name"]: (t["shape"], t["dtype"]) for t in validate(result.stdout, "inspect")["tensors"]}  # fmt: skip
+        expected = EXPECTED[name]["tensors"]
+        assert rows == {n: (t["shape"], t["dtype"]) for n, t in expected.items()}, name
