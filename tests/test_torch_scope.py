@@ -31,6 +31,7 @@ def write(folder: Path, name: str, source: str) -> Path:
 
 
 IMPORTS = """\
+import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -63,6 +64,10 @@ assert torch.jit.script(len) is len and not torch.jit.is_scripting()
 assert torch.compile(len) is len
 assert isinstance(torch.zeros(2), torch.FloatTensor)
 assert P2 is Parameter and Module is nn.Module
+assert torch.pi == math.pi and torch.inf == math.inf and torch.get_num_threads() >= 1
+with torch.device("cpu"), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+    inside = nn.Linear(2, 2)
+assert torch.random.initial_seed() is not None
 
 
 class Probe(Module):
@@ -70,6 +75,14 @@ class Probe(Module):
         super().__init__()
         self.fc = nn.Linear(2, 3)
         self.conv = torch.utils.checkpoint.checkpoint(lambda: nn.Conv2d(1, 1, 1))
+
+    @torch.no_grad()
+    def generate(self, x):
+        return x
+
+    @torch.inference_mode()
+    def infer(self, x):
+        return x
 
 
 model = Probe()

@@ -88,6 +88,17 @@ class Device:
     def __hash__(self) -> int:
         return hash((self.type, self.index or 0))
 
+    def __enter__(self) -> Device:
+        """``with torch.device(...):`` in a model file: accepted, changing nothing.
+
+        In PyTorch the block's factories default to the device; paramtool's tensors are deferred
+        and placed when they are made real, so names, shapes and dtypes are the same.
+        """
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     @property
     def xp(self) -> ModuleType:
         """The array module for this device: numpy, or cupy (imported on first use)."""

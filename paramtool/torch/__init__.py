@@ -48,7 +48,9 @@ from paramtool import (  # noqa: F401 - the names ``torch.X`` gives
     uint64,
 )
 from paramtool.core.autograd import set_grad_enabled  # noqa: F401
+from paramtool.core.random import get_num_threads  # noqa: F401
 from paramtool.torch import missing as _missing
+from paramtool.torch.amp import autocast  # noqa: F401 - torch.autocast
 from paramtool.torch.functions import (  # noqa: F401
     BoolTensor,
     ByteTensor,
@@ -65,7 +67,6 @@ from paramtool.torch.functions import (  # noqa: F401
     e,
     finfo,
     get_default_dtype,
-    get_num_threads,
     iinfo,
     inf,
     is_autocast_enabled,
@@ -124,6 +125,7 @@ MODULES: dict[str, str] = {
     "torch.amp": "paramtool.torch.amp",
     "torch.accelerator": "paramtool.torch.accelerator",
     "torch.compiler": "paramtool.torch.compiler",
+    "torch.random": "paramtool.torch.random",
     "torch._dynamo": "paramtool.torch.compiler",
 }
 

@@ -8,7 +8,6 @@ Tensor math (``torch.arange``, ``torch.outer``, ...) is paramtool's own, bound b
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +36,7 @@ preserve_format = _Named("preserve_format")
 
 
 def set_num_threads(count: int) -> None:
-    """``torch.set_num_threads``: a speed setting; no effect on parameters."""
-
-
-def get_num_threads() -> int:
-    """The number of CPUs (numpy's BLAS picks its own threads)."""
-    return os.cpu_count() or 1
+    """``torch.set_num_threads``: a file's speed setting, not applied to paramtool's own threads."""
 
 
 def set_printoptions(*args: Any, **kwargs: Any) -> None:
