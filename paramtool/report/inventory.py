@@ -302,11 +302,17 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
         checkpoint: The object ``paramtool.checkpoint.open_checkpoint`` returns.
         source: What to call it in reports (default: its path).
     """
-    rows = [_row(e.name, e.shape, e.dtype_name, nbytes=e.nbytes) for e in checkpoint.entries]
-    stored = {row.name: row for row in rows}
+    labels: dict[Any, str] = {}  # one name lookup per dtype, not per tensor
+    rows = [
+        _row(e.name, e.shape, labels.get(e.dtype) or labels.setdefault(e.dtype, e.dtype_name), nbytes=e.nbytes)  # fmt: skip
+        for e in checkpoint.entries
+    ]
     tied = checkpoint.tied  # only names the file does not store, each tied to a stored one
-    rows += [replace(stored[kept], name=dropped) for dropped, kept in tied.items()]
-    rows, ties = _group_ties(rows, [tied.get(row.name, row.name) for row in rows])
+    ties: list[list[str]] = []
+    if tied:  # a file of a million tensors and no ties skips the grouping
+        stored = {row.name: row for row in rows}
+        rows += [replace(stored[kept], name=dropped) for dropped, kept in tied.items()]
+        rows, ties = _group_ties(rows, [tied.get(row.name, row.name) for row in rows])
     return Inventory(
         source=source or str(checkpoint.path),
         kind="checkpoint",
