@@ -22,6 +22,7 @@ __all__ = [
     "conv_transpose1d",
     "conv_transpose2d",
     "conv_transpose3d",
+    "conv_tbc",
     "fold",
     "unfold",
 ]
@@ -75,6 +76,14 @@ def conv_transpose3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
                      dilation: Any = 1) -> Any:  # noqa: A002  # fmt: skip
     """3-d transposed convolution."""
     return _transposed(input, weight, bias, stride, padding, output_padding, groups, dilation, 3)
+
+
+def conv_tbc(input: Any, weight: Any, bias: Any, pad: int = 0) -> Any:  # noqa: A002
+    """1-d convolution over time-major input: ``input (T, B, C_in)``, ``weight (k, C_in,
+    C_out)``, ``bias (C_out,)``; ``pad`` steps of zeros at both ends; output ``(T', B, C_out)``."""
+    x = input.permute(1, 2, 0)
+    w = weight.permute(2, 1, 0)
+    return conv1d(x, w, bias, padding=pad).permute(2, 0, 1)
 
 
 # -- convolution ---------------------------------------------------------------------------------
