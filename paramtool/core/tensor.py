@@ -25,7 +25,7 @@ from paramtool.core.device import (
     to_host,
 )
 from paramtool.core.dtypes import as_dtype, dtype_name, is_floating_point
-from paramtool.core.recipes import Recipe
+from paramtool.core.recipes import Constant, Recipe
 from paramtool.core.tensor_ops import TensorOps
 from paramtool.core.tensor_str import values_str, with_suffixes
 from paramtool.core.type_names import legacy_type_name, parse_legacy_type_name
@@ -105,9 +105,20 @@ class Tensor(TensorOps):
     # with PyTorch's promotion, not a float64 ndarray), as they do for torch.Tensor
     __array_priority__ = 1000
 
-    def __init__(self, data: Any = None, *, requires_grad: bool = False) -> None:
-        array = np.asarray([] if data is None else data)
-        if array.dtype == np.float64 and not _holds_float64(data):
+    def __init__(self, *data: Any, requires_grad: bool = False) -> None:
+        """``Tensor(data)`` wraps data; ``Tensor(*sizes)`` (ints, or one ``Size``), as in
+        PyTorch's legacy constructor, is an uninitialised float32 tensor of that shape (deferred,
+        zeros when made real), so ``Parameter(torch.Tensor(out, in))`` builds as in PyTorch."""
+        if _are_sizes(data):
+            shape = tuple(data[0]) if isinstance(data[0], Size) else data
+            empty = Tensor._deferred(tuple(int(n) for n in shape), Constant(0))
+            _init(self, empty._cell, requires_grad)
+            return
+        if len(data) > 1:
+            raise TypeError(f"Tensor() takes data or sizes, got {len(data)} arguments")
+        value = data[0] if data else None
+        array = np.asarray([] if value is None else value)
+        if array.dtype == np.float64 and not _holds_float64(value):
             array = array.astype(np.float32)
         _init(self, _Cell.of_array(array), requires_grad)
 
@@ -454,6 +465,15 @@ def _init(tensor: Tensor, cell: _Cell, requires_grad: bool) -> None:
     tensor._output_nr = 0
     tensor._retains_grad = False
     tensor._hooks = None
+
+
+def _are_sizes(data: tuple[Any, ...]) -> bool:
+    """True for ``(2, 3)`` or ``(Size([2, 3]),)`` as constructor arguments, False for data."""
+    if len(data) == 1 and isinstance(data[0], Size):
+        return True
+    return bool(data) and all(
+        isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_) for n in data
+    )
 
 
 def _holds_float64(data: Any) -> bool:
