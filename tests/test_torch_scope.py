@@ -246,3 +246,13 @@ def test_einops_in_a_model_file_leaves_einops_with_real_torch_working() -> None:
     from einops.layers.torch import Rearrange
 
     assert issubclass(Rearrange, torch.nn.Module)
+
+
+def test_the_legacy_tensor_constructor_takes_sizes_as_pytorchs_does() -> None:
+    # torch.Tensor(2, 3) and torch.Tensor(torch.Size([4])) are uninitialised float32 tensors
+    # of that shape; torch.Tensor(data) wraps data
+    made = paramtool.Tensor(2, 3)
+    assert tuple(made.shape) == (2, 3) and made.dtype == paramtool.float32 and made.is_deferred
+    assert tuple(paramtool.Tensor(paramtool.Size([4])).shape) == (4,)
+    assert paramtool.Tensor([1.5, 2.5]).tolist() == [1.5, 2.5]
+    assert tuple(paramtool.Tensor().shape) == (0,)
