@@ -175,3 +175,10 @@ def test_a_model_file_reading_stdin_does_not_wait(tmp_path: Path) -> None:
     done = subprocess.run(command, input="x\n", capture_output=True, text=True, env=env,
                           timeout=60)  # fmt: skip
     assert done.returncode == 1 and "model.py:2: EOFError" in done.stderr
+
+
+def test_a_fifo_named_as_a_model_file_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.py"
+    os.mkfifo(fifo)
+    message = one_line_error(invoke("inspect", fifo))
+    assert "is not a regular file" in message

@@ -75,7 +75,12 @@ def run_file(path: str | os.PathLike[str]) -> ModuleType:
     """
     path = Path(path)
     if not path.is_file():
-        kind = "is a folder, not a model file" if path.is_dir() else "no such file"
+        if path.is_dir():
+            kind = "is a folder, not a model file"
+        elif path.exists():
+            kind = "is not a regular file (a FIFO or a device); a model file must be a file"
+        else:
+            kind = "no such file"
         raise ModelLoadError(f"{path}: {kind}")
     if path.suffix != ".py":
         raise ModelLoadError(f"{path}: a model definition must be a .py file")
