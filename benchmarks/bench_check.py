@@ -11,7 +11,7 @@ on every module, weights materialised up front, for the time and memory it needs
 
 Cases: ``llama7b`` (sample_models/llama.py default size, ``--input 1,16 --int``; target peak
 RSS <= 2.5 GB while fp32 weights are 27 GB), ``gpt2`` (``--input 2,64 --int``), ``resnet18``
-(``--input 2,3,224,224``).
+(``--input 2,3,224,224``); ``*_grad`` adds ``--grad`` (layers recomputed in the backward).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: name -> (model file, extra check arguments, target peak RSS in bytes or None)
 CASES: dict[str, tuple[str, list[str], float | None]] = {
     "llama7b": ("sample_models/llama.py", ["--input", "1,16", "--int"], 2.5e9),
+    "llama7b_grad": ("sample_models/llama.py", ["--input", "1,16", "--int", "--grad"], 2.5e9),
     "gpt2": ("sample_models/gpt2.py", ["--input", "2,64", "--int"], None),
+    "gpt2_grad": ("sample_models/gpt2.py", ["--input", "2,64", "--int", "--grad"], None),
     "resnet18": ("sample_models/resnet.py", ["--input", "2,3,224,224"], None),
 }
 
@@ -115,7 +117,7 @@ def main() -> None:
     options = parser.parse_args()
     for case in options.case or sorted(CASES):
         bench_paramtool(case, options.repeat, options.seed)
-        if options.torch and case != "llama7b":
+        if options.torch and not case.startswith("llama7b") and not case.endswith("_grad"):
             bench_torch(case, options.repeat)
 
 
