@@ -19,7 +19,13 @@ import numpy as np
 import pytest
 
 from paramtool.errors import ModelLoadError
-from paramtool.models.sources import absolute_target, is_model_target, open_model, source_kind
+from paramtool.models.sources import (
+    absolute_target,
+    is_model_target,
+    open_model,
+    source_kind,
+    target_label,
+)
 from tests.cli_support import invoke, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +56,13 @@ def test_absolute_targets_keep_the_prefix(tmp_path: Path, monkeypatch) -> None:
     assert absolute_target("timm:convnext_tiny") == "timm:convnext_tiny"
     assert absolute_target("hf:cfg/config.json") == f"hf:{tmp_path / 'cfg' / 'config.json'}"
     assert absolute_target("model.py") == str(tmp_path / "model.py")
+
+
+def test_targets_are_labelled_shortly() -> None:
+    """The label export records as the source model in ``__metadata__``."""
+    assert target_label("sample_models/gpt2.py") == "gpt2.py"
+    assert target_label("torchvision:resnet50") == "torchvision:resnet50"
+    assert target_label(f"hf:{LLAMA_7B}") == "hf:llama-2-7b"
 
 
 def test_model_file_options_do_not_apply_to_sources() -> None:

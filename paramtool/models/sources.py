@@ -62,6 +62,17 @@ def absolute_target(target: str | os.PathLike[str]) -> str:
     return str(target)
 
 
+def target_label(target: str | os.PathLike[str]) -> str:
+    """A short name for a target: the file's name (``gpt2.py``), a source as written, with
+    an ``hf:`` path cut to its last part (``hf:llama-2-7b``)."""
+    kind = source_kind(target)
+    if kind is None:
+        return Path(target).name
+    if kind == "hf":
+        return f"hf:{Path(str(target).partition(':')[2]).name}"
+    return str(target)
+
+
 def open_model(
     target: str | os.PathLike[str] = DEFAULT_MODEL_FILE,
     entry: str | None = None,
