@@ -40,7 +40,9 @@ def _run_case(case: dict[str, Any]) -> Any:
     )
     model = prepare(recipe).model
     batch = example_batch(model, case["input"], integer=case["integer"], seed=case["seed"])
-    return check_model(model, batch, grad=case["grad"], seed=case["seed"])
+    return check_model(
+        model, batch, grad=case["grad"], train=case.get("train", False), seed=case["seed"]
+    )
 
 
 def _close(ours: float | None, theirs: float | None, rtol: float = 2e-3) -> bool:
