@@ -128,7 +128,14 @@ class TensorOps:
     __matmul__, __rmatmul__ = ops.matmul, _reflected(ops.matmul)
     __and__, __or__, __xor__ = ops.bitwise_and, ops.bitwise_or, ops.logical_xor
     __rand__, __ror__ = ops.bitwise_and, ops.bitwise_or
-    __eq__, __ne__ = ops.eq, ops.ne  # type: ignore[assignment]
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        """Elementwise ``==``; against something that is not a number or array (None, a
+        string), False, as PyTorch answers."""
+        return ops.eq(self, other) if _comparable(other) else False
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return ops.ne(self, other) if _comparable(other) else True
+
     __lt__, __le__, __gt__, __ge__ = ops.lt, ops.le, ops.gt, ops.ge
     __neg__, __abs__, __invert__ = ops.neg, ops.abs, ops.bitwise_not
     __getitem__ = getitem
@@ -376,6 +383,12 @@ class TensorOps:
             cell.recipe = cell.stream = None
         cell.writable()[...] = values.astype(cell.dtype, copy=False)
         return self
+
+
+def _comparable(value: Any) -> bool:
+    return hasattr(value, "_cell") or hasattr(value, "dtype") or isinstance(
+        value, builtin_bool | int | float | complex | list | tuple
+    )
 
 
 def _copy_values(self: Any, src: Any) -> Any:
