@@ -61,7 +61,9 @@ class BertEmbeddings(nn.Module):
             persistent=False,
         )
 
-    def forward(self, input_ids, token_type_ids):
+    def forward(self, input_ids, token_type_ids=None):
+        if token_type_ids is None:  # one segment, as transformers defaults to
+            token_type_ids = torch.zeros_like(input_ids)
         positions = self.position_ids[:, : input_ids.size(1)]
         x = self.word_embeddings(input_ids)
         x = x + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
@@ -201,7 +203,7 @@ class BertModel(nn.Module):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
-    def forward(self, input_ids, token_type_ids):
+    def forward(self, input_ids, token_type_ids=None):
         x = self.encoder(self.embeddings(input_ids, token_type_ids))
         return x, (self.pooler(x) if self.pooler is not None else None)
 
