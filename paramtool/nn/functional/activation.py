@@ -159,7 +159,16 @@ def _gelu_grad(x: Array, y: Array, xp: Any) -> Array:
 
 
 def _gelu_tanh(x: Array, xp: Any) -> Array:
-    return 0.5 * x * (1 + xp.tanh(_K * (x + 0.044715 * x * x * x)))
+    # 0.5 x (1 + tanh(k (x + 0.044715 x^3))), computed in one buffer (a GPT MLP's widest tensor)
+    out = x * x
+    out *= 0.044715 * _K
+    out += _K
+    out *= x
+    xp.tanh(out, out=out)
+    out += 1
+    out *= x
+    out *= 0.5
+    return out
 
 
 def _gelu_tanh_grad(x: Array, y: Array, xp: Any) -> Array:
