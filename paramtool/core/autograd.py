@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from paramtool.core.device import device_of
 from paramtool.core.hooks import RemovableHandle
 
 _enabled = True
@@ -158,10 +159,17 @@ def _node(name: str, backward: Callable[..., Any], inputs: Sequence[Any], output
     return _node_class(name)(name, backward, [_edge(x) for x in inputs], outputs, multi)
 
 
-def _wrap(array: Any) -> Any:
-    from paramtool.core.tensor import from_array  # noqa: PLC0415 - tensor imports autograd
+_from_array: Callable[[Any], Any] | None = None
 
-    return from_array(array)
+
+def _wrap(array: Any) -> Any:
+    """``from_array``, imported on first use (the tensor module imports this one)."""
+    global _from_array
+    if _from_array is None:
+        from paramtool.core.tensor import from_array  # noqa: PLC0415
+
+        _from_array = from_array
+    return _from_array(array)
 
 
 def _edge(value: Any) -> Any:
@@ -216,8 +224,6 @@ def record_multi(outputs: Sequence[Any], inputs: Sequence[Any],
 
 
 def _meta(array: Any) -> tuple[tuple[int, ...], Any, Any]:
-    from paramtool.core.device import device_of  # noqa: PLC0415
-
     return tuple(array.shape), array.dtype, device_of(array).xp
 
 

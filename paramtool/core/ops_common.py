@@ -16,9 +16,7 @@ __all__ = ["arr", "category", "needs", "operands", "record", "record_multi", "un
 
 def constant(array: Any) -> Any:
     """An array as a tensor outside any graph (a mask, indices, a fixed value)."""
-    from paramtool.core.tensor import from_array  # noqa: PLC0415 - tensor imports ops
-
-    return from_array(array)
+    return autograd._wrap(array)
 
 
 def blas_ready(a: Any) -> Any:
