@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from paramtool.cli.options import (
+    SEED,
     ModelOptions,
     echo_json,
     json_option,
@@ -62,7 +63,7 @@ def parse_shape(text: str | None) -> list[int] | None:
     multiple=True,
     help="Scheme for names matching a glob, e.g. '*.bias=zeros' (repeatable; last match wins).",
 )
-@click.option("--seed", type=int, help="Random seed of weights and batch (default: global seed).")
+@click.option("--seed", type=SEED, help="Random seed of weights and batch (default: global seed).")
 @click.option(
     "--from", "source", type=click.Path(), help="Check this checkpoint's weights (loaded strictly)."
 )
@@ -105,7 +106,7 @@ def check(
     Per module call: output shape, mean, std, fraction of zeros, fraction saturated (bounded
     activations: within 1% of the range from a bound) and, with --grad, the std of the
     gradient at the output. Layers whose std leaves [ref/FACTOR, ref*FACTOR] of the input's
-    (for ids, of the first layer's) are flagged at the first depth where it happens; a plot
+    (for ids, of the embedding's) are flagged at the first depth where it happens; a plot
     shows std by depth. Several --scheme are compared side by side.
     """
     dims = parse_shape(input_shape)
