@@ -30,10 +30,12 @@ import numpy as np
 
 from paramtool.core import autograd
 from paramtool.core import random as _random
+from paramtool.core.device import to_host
 from paramtool.core.tensor import Tensor, from_array
 from paramtool.errors import CheckError
 from paramtool.nn.module import Module
 from paramtool.nn.signal import first_tensor, streamed
+from paramtool.report.stats import tensor_stats
 
 #: Output range of the bounded activations, by class name (Hardtanh's comes from the module).
 BOUNDED = {
@@ -263,27 +265,30 @@ class _Recorder:
         return hook
 
 
-def _host(tensor: Tensor) -> np.ndarray:
-    return np.asarray(tensor.detach().cpu().numpy(), dtype=np.float64)
+def _moments(tensor: Tensor) -> tuple[float, float, int]:
+    """Mean and std over all values (NaN when any is not finite, as torch gives), and the
+    number of zeros; visited in chunks, so a large output costs no float64 copy of itself."""
+    stats = tensor_stats("", tensor.detach()._array())
+    if not stats.finite:
+        return math.nan, math.nan, stats.zeros
+    return stats.mean, stats.std, stats.zeros
 
 
 def _fill(row: LayerStats, tensor: Tensor, bounds: tuple[float, float] | None) -> None:
-    values = _host(tensor)
     row.shape = [int(n) for n in tensor.shape]
-    with np.errstate(all="ignore"):
-        row.mean = float(values.mean()) if values.size else math.nan
-        row.std = float(values.std()) if values.size else math.nan
-    row.zeros = float(np.count_nonzero(values == 0) / values.size) if values.size else 0.0
-    if bounds is not None and values.size:
+    row.mean, row.std, zeros = _moments(tensor)
+    size = tensor.numel()
+    row.zeros = zeros / size if size else 0.0
+    if bounds is not None and size:
+        values = to_host(tensor.detach()._array())
         low, high = bounds
         margin = SATURATION_MARGIN * (high - low)
         near = (values <= low + margin) | (values >= high - margin)
-        row.saturated = float(np.count_nonzero(near) / values.size)
+        row.saturated = float(np.count_nonzero(near) / size)
 
 
 def _set_grad_std(row: LayerStats, grad: Tensor) -> None:
-    with np.errstate(all="ignore"):
-        row.grad_std = float(_host(grad).std())
+    row.grad_std = _moments(grad)[1]
 
 
 def output_range(module: Any) -> tuple[float, float] | None:
@@ -302,7 +307,7 @@ def _summarise(scheme: str, recorder: _Recorder, factor: float) -> CheckRun:
     # token ids: the first layer that took them (the embedding), else the first layer
     fed = [row for row in recorder.fed if row.shape] + path
     if isinstance(first, Tensor) and first.is_floating_point():
-        reference, reference_std = "input", float(_host(first).std())
+        reference, reference_std = "input", _moments(first)[1]
     elif fed:
         reference, reference_std = fed[0].name, fed[0].std
     else:
