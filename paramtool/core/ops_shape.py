@@ -244,6 +244,34 @@ def repeat_interleave(input: Any, repeats: Any = None, dim: int | None = None, *
     return record(out, (src, repeats), backward, name="RepeatInterleaveBackward0")
 
 
+def unfold(input: Any, dimension: int, size: int, step: int) -> Any:  # noqa: A002
+    """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last
+    dimension (``Tensor.unfold``; a copy here, a view in PyTorch)."""
+    a = arr(input)
+    xp = xp_of(input)
+    dim = dimension % max(a.ndim, 1)
+    length = a.shape[dim] if a.ndim else 1
+    if size > length:
+        raise RuntimeError(
+            f"maximum size for tensor at dimension {dim} is {length} but size is {size}"
+        )
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    count = (length - size) // step + 1
+    starts = xp.arange(count) * step
+    windows = starts[:, None] + xp.arange(size)[None, :]  # (count, size) positions
+    out = xp.moveaxis(xp.take(a, windows, axis=dim), dim + 1, -1)
+
+    def backward(g: Any) -> tuple[Any]:
+        full = xp.zeros(a.shape, dtype=g.dtype)
+        moved = xp.moveaxis(g, -1, dim + 1)  # back to (..., count, size, ...)
+        index = (slice(None),) * dim + (windows,)
+        xp.add.at(full, index, moved)
+        return (full,)
+
+    return record(out, (input,), backward, name="UnfoldBackward0")
+
+
 def narrow(input: Any, dim: int, start: int, length: int) -> Any:  # noqa: A002
     """The slice ``start:start+length`` along ``dim`` (a view)."""
     a = arr(input)

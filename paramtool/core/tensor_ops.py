@@ -156,6 +156,8 @@ class TensorOps:
     def is_contiguous(self, memory_format: Any = None) -> bool:
         return self.is_deferred or self._array().flags.c_contiguous  # type: ignore[attr-defined]
 
+    unfold = ops.ops_shape.unfold  # a method only (torch.unfold does not exist)
+
     def where(self, condition: Any, other: Any) -> Any:
         """``paramtool.where(condition, self, other)``."""
         return ops.where(condition, self, other)
