@@ -63,6 +63,7 @@ def test_targets_are_labelled_shortly() -> None:
     assert target_label("sample_models/gpt2.py") == "gpt2.py"
     assert target_label("torchvision:resnet50") == "torchvision:resnet50"
     assert target_label(f"hf:{LLAMA_7B}") == "hf:llama-2-7b"
+    assert target_label(f"hf:{LLAMA_7B / 'config.json'}") == "hf:llama-2-7b/config.json"
 
 
 def test_model_file_options_do_not_apply_to_sources() -> None:

@@ -64,12 +64,13 @@ def absolute_target(target: str | os.PathLike[str]) -> str:
 
 def target_label(target: str | os.PathLike[str]) -> str:
     """A short name for a target: the file's name (``gpt2.py``), a source as written, with
-    an ``hf:`` path cut to its last part (``hf:llama-2-7b``)."""
+    an ``hf:`` path cut to its folder (``hf:llama-2-7b``, ``hf:llama-2-7b/config.json``)."""
     kind = source_kind(target)
     if kind is None:
         return Path(target).name
     if kind == "hf":
-        return f"hf:{Path(str(target).partition(':')[2]).name}"
+        path = Path(str(target).partition(":")[2])
+        return f"hf:{path.parent.name}/{path.name}" if path.suffix == ".json" else f"hf:{path.name}"
     return str(target)
 
 
