@@ -271,3 +271,5 @@ def test_init_and_export_of_resnet50_load_into_torchvision_strictly(tmp_path: Pa
     rows = {row["name"]: row for row in json.loads(init.stdout)["parameters"]}
     assert rows["fc.weight"]["recipe"].startswith("uniform")
     assert os.path.getsize(out) > 4 * 25_557_032
+    same = invoke("diff", "torchvision:resnet50", out, "--seed", "0")
+    assert same.exit_code == 0 and same.stdout.strip().endswith("same"), same.output
