@@ -92,7 +92,13 @@ class CheckpointSource:
         checkpoint.release()
         array = checkpoint.array(name)
         target = self._target(array.dtype)
-        return array.astype(target) if array.dtype != target else array
+        try:  # a strided view (a transposed weight, an expanded vector) is copied here
+            return np.asarray(array, dtype=target, order="C")
+        except MemoryError:
+            raise CheckpointError(
+                f"{self.path}: tensor {name!r} needs {array.size * target.itemsize} bytes, "
+                "more than this machine can hold"
+            ) from None
 
 
 def convert(
