@@ -231,12 +231,18 @@ def test_a_crashed_staging_folder_is_reused_only_where_it_matches(tmp_path: Path
 
 def test_two_writes_to_one_target_do_not_mix(tmp_path: Path) -> None:
     target = tmp_path / "ckpt"
-    first = spawn(target, LARGER, seed=1, shard="6MB")
-    wait_for_shards(staging_folder(target), 1, first)
+    holder = "import sys; from pathlib import Path; from paramtool.export.staging import staged\n"
+    holder += "with staged(Path(sys.argv[1])):\n    print('locked', flush=True); sys.stdin.read()"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, "-c", holder, str(target)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert first.stdout.readline() == "locked\n"  # type: ignore[union-attr]
     result = invoke("export", target, *cli_args(SMALL, seed=2))
     assert result.exit_code == 1 and "another export to it is running" in result.output
-    assert first.wait(timeout=120) == 0
+    assert not target.exists()
+    first.communicate("")  # the first writer ends: its lock goes with it
+    export(target, SMALL, seed=2)
     open_checkpoint(target)
+    assert leftovers(tmp_path) == []
 
 
 def test_provenance_is_recorded_in_every_file_and_shown_by_inspect(tmp_path: Path) -> None:
