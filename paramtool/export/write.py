@@ -35,8 +35,8 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
 
     Raises:
         ExportError: an empty path, one with a NUL, the filesystem root or a folder holding the
-            current directory (it would be swapped away), a symbolic link to a folder, or a
-            path whose kind does not match.
+            current directory (it would be swapped away), a symbolic link to a folder, a
+            mount point, or a path whose kind does not match.
     """
     text = os.fspath(out)
     if not text.strip():
@@ -51,6 +51,8 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
         raise ExportError(f"{text}: holds the current folder, which replacing it would move away; name another folder")  # fmt: skip
     if folder and path.is_symlink():
         raise ExportError(f"{text}: is a symbolic link; give the folder it points to")
+    if folder and os.path.ismount(path):
+        raise ExportError(f"{text}: is a mount point, which cannot be replaced; name a folder in it")  # fmt: skip
     if folder and path.exists() and not path.is_dir():
         raise ExportError(f"{text}: exists and is not a folder")
     if not folder and path.is_dir():
