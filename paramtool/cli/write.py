@@ -31,9 +31,7 @@ dtype_option = click.option(
 
 def recipe(model_file: str, options: ModelOptions, **fields: Any) -> ModelRecipe:
     """The :class:`~paramtool.export.ModelRecipe` of a command's model options."""
-    return ModelRecipe(
-        model_file, entry=options.entry, args=options.args, config=options.config, **fields
-    )
+    return ModelRecipe(model_file, **options.kwargs(), **fields)
 
 
 def written(files: list[Path]) -> dict[str, Any]:
