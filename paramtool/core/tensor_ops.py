@@ -128,6 +128,7 @@ class TensorOps:
     __matmul__, __rmatmul__ = ops.matmul, _reflected(ops.matmul)
     __and__, __or__, __xor__ = ops.bitwise_and, ops.bitwise_or, ops.logical_xor
     __rand__, __ror__ = ops.bitwise_and, ops.bitwise_or
+
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
         """Elementwise ``==``; against something that is not a number or array (None, a
         string), False, as PyTorch answers."""
@@ -388,8 +389,10 @@ class TensorOps:
 
 
 def _comparable(value: Any) -> bool:
-    return hasattr(value, "_cell") or hasattr(value, "dtype") or isinstance(
-        value, builtin_bool | int | float | complex | list | tuple
+    return (
+        hasattr(value, "_cell")
+        or hasattr(value, "dtype")
+        or isinstance(value, builtin_bool | int | float | complex | list | tuple)
     )
 
 
