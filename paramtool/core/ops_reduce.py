@@ -258,11 +258,12 @@ def min(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A00
 
 def _arg(kind: str, input: Any, dim: Any, keepdim: bool) -> Any:  # noqa: A002
     a = arr(input)
+    xp = xp_of(input)
     fn = getattr(a, kind)
-    out = fn() if dim is None else fn(axis=int(dim), keepdims=keepdim)
+    out = xp.asarray(fn() if dim is None else fn(axis=int(dim), keepdims=keepdim))
     if dim is None and keepdim:
-        out = np.asarray(out).reshape((1,) * a.ndim)
-    return constant(xp_of(input).asarray(out).astype(np.int64))
+        out = out.reshape((1,) * a.ndim)
+    return constant(out.astype(np.int64))
 
 
 def argmax(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A002

@@ -62,7 +62,8 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
         q = q.reshape(*q.shape[:-3], k.shape[-3], groups, *q.shape[-2:])
         k, v = k[..., None, :, :], v[..., None, :, :]
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = matmul_array(q, k.swapaxes(-1, -2)) * np.asarray(scale, dtype=q.dtype)
+    scores = matmul_array(q, k.swapaxes(-1, -2))
+    scores *= scale  # a Python float: the scores keep their dtype
     bias = _mask_bias(attn_mask, is_causal, (q.shape[-2], k.shape[-2]), q.dtype, xp)
     float_mask = attn_mask is not None and arr(attn_mask).dtype != np.bool_
     if float_mask:
