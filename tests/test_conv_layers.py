@@ -85,3 +85,29 @@ def test_layer_errors_match_pytorch(case: dict) -> None:
         layer(paramtool.zeros(*case["shape"]), hx)
     assert type(info.value).__name__ == case["type"]
     assert str(info.value) == case["message"]
+
+
+def test_fractional_max_pool_layer_calls_the_function() -> None:
+    """The layer passes its arguments and its ``_random_samples`` buffer on."""
+    from paramtool.nn.functional import pooling  # noqa: PLC0415
+
+    samples = paramtool.rand(2, 3, 2)
+    x = paramtool.randn(2, 3, 9, 8)
+    layer = nn.FractionalMaxPool2d((2, 3), output_size=(4, 3), _random_samples=samples)
+    expected = pooling.fractional_max_pool2d(x, (2, 3), (4, 3), _random_samples=samples)
+    np.testing.assert_array_equal(layer(x).numpy(), expected.numpy())
+    assert repr(layer) == "FractionalMaxPool2d()"
+    assert "_random_samples" in dict(layer.named_buffers())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [  # PyTorch 2.13's texts
+        ({}, "FractionalMaxPool2d requires specifying either an output size, or a pooling ratio"),
+        ({"output_size": 3, "output_ratio": 0.5}, "only one of output_size and output_ratio"),
+        ({"output_ratio": 1.5}, r"output_ratio must be between 0 and 1 \(got 1.5\)"),
+    ],
+)
+def test_fractional_max_pool_layer_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        nn.FractionalMaxPool2d(2, **kwargs)

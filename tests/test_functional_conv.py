@@ -24,9 +24,15 @@ def arrays() -> dict[str, np.ndarray]:
     return recorded_arrays.load(FIXTURES / "functional.npz")
 
 
-def kwargs_of(case: dict) -> dict:
-    """The recorded keyword arguments, with the tuples JSON turned into lists restored."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in case["kwargs"].items()}
+def kwargs_of(case: dict, arrays: dict | None = None) -> dict:
+    """The recorded keyword arguments: the tuples JSON turned into lists restored, recorded
+    tensor arguments read back."""
+    kwargs = {}
+    for name, value in case["kwargs"].items():
+        if isinstance(value, dict) and arrays is not None:
+            value = paramtool.tensor(arrays[value["array"]])
+        kwargs[name] = tuple(value) if isinstance(value, list) else value
+    return kwargs
 
 
 def op(module: str, name: str):
@@ -45,7 +51,7 @@ def test_values_and_gradients_match_pytorch(call: dict, arrays: dict) -> None:
         else paramtool.tensor(arrays[spec["array"]], requires_grad=spec["grad"])
         for spec in call["args"]
     ]
-    result = op(call["module"], call["op"])(*inputs, **kwargs_of(call))
+    result = op(call["module"], call["op"])(*inputs, **kwargs_of(call, arrays))
     outputs = list(result) if isinstance(result, tuple) else [result]
     assert len(outputs) == len(call["outputs"])
     roots, cotangents = [], []
@@ -66,7 +72,7 @@ def test_values_without_gradients_match_pytorch(call: dict, arrays: dict) -> Non
     """The same values when nothing needs a gradient (ops may skip what backward would need)."""
     inputs = [None if s is None else paramtool.tensor(arrays[s["array"]]) for s in call["args"]]
     with paramtool.no_grad():
-        result = op(call["module"], call["op"])(*inputs, **kwargs_of(call))
+        result = op(call["module"], call["op"])(*inputs, **kwargs_of(call, arrays))
     outputs = list(result) if isinstance(result, tuple) else [result]
     for j, (out, key) in enumerate(zip(outputs, call["outputs"], strict=True)):
         assert out.grad_fn is None

@@ -61,14 +61,13 @@ CLASSES: dict[str, str] = json.loads((HERE / "fixtures" / "torch_models.json").r
     "classes"
 ]
 #: torch.nn classes paramtool does not have: layers whose shapes are only known after a first
-#: forward (Lazy*), the deprecated Container, and four rarely used modules (LinearCrossEntropyLoss
+#: forward (Lazy*), the deprecated Container, and two rarely used modules (LinearCrossEntropyLoss
 #: is new in torch 2.13).
 ABSENT = {
     "Container", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d",
     "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
     "LazyConvTranspose3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d",
-    "LazyLinear", "AdaptiveLogSoftmaxWithLoss", "FractionalMaxPool2d", "FractionalMaxPool3d",
-    "LinearCrossEntropyLoss",
+    "LazyLinear", "AdaptiveLogSoftmaxWithLoss", "LinearCrossEntropyLoss",
 }  # fmt: skip
 
 

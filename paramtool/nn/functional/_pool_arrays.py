@@ -218,3 +218,52 @@ def gather_from_planes(x: Any, indices: Any) -> Any:
     n, c = x.shape[:2]
     flat = x.reshape(n, c, -1)
     return xp.take_along_axis(flat, indices.reshape(n, c, -1), axis=-1).reshape(indices.shape)
+
+
+# -- fractional max pools ------------------------------------------------------------------------
+
+
+def fractional_starts(samples: Any, size: int, out: int, kernel: int) -> Any:
+    """Window starts of a fractional max pool along one axis, per plane (Graham, 2014):
+    ``int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (size - kernel) / (out - 1)``
+    and the last window flush with the end; ``samples`` holds one ``u`` in [0, 1) per plane."""
+    xp = xp_of(samples)
+    u = samples[..., None].astype(xp.float32)
+    i = xp.arange(out, dtype=xp.float32)
+    alpha = xp.float32(size - kernel) / xp.float32(out - 1) if out > 1 else xp.float32(0)
+    starts = ((i + u) * alpha).astype(xp.int64) - (u * alpha).astype(xp.int64)
+    starts[..., out - 1] = size - kernel
+    return starts
+
+
+def fractional_max_forward(x: Any, samples: Any, kernel: Ints, out: Ints) -> tuple[Any, Any]:
+    """Fractional max pool of ``x (N, C, *size)``: maxima and flat per-plane indices.
+
+    ``samples (N, C, dims)`` places each plane's windows (sample ``d`` for spatial axis ``d``,
+    except that 2-d pools take the width's first, as PyTorch does).
+    """
+    xp = xp_of(x)
+    dims = len(kernel)
+    order = [1, 0] if dims == 2 else list(range(dims))  # which sample each axis uses
+    starts = [
+        fractional_starts(samples[:, :, order[a]], x.shape[2 + a], out[a], kernel[a])
+        for a in range(dims)
+    ]
+    best = index = None
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        values, flat = x, 0
+        for a in range(dims):
+            shape = [x.shape[0], x.shape[1]] + [1] * dims
+            shape[2 + a] = out[a]
+            position = (starts[a] + offset[a]).reshape(shape)
+            target = list(values.shape)
+            target[2 + a] = out[a]
+            values = xp.take_along_axis(values, xp.broadcast_to(position, target), axis=2 + a)
+            flat = flat * x.shape[2 + a] + position
+        if best is None:
+            best, index = values.copy(), xp.broadcast_to(flat, values.shape).copy()
+            continue
+        wins = (values > best) | xp.isnan(values)
+        index = xp.where(wins, flat, index)
+        best = xp.where(wins, values, best)
+    return best, index

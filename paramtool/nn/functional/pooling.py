@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from paramtool.core import factories
 from paramtool.core.autograd import record, record_multi
+from paramtool.core.device import device_of
 from paramtool.nn.functional import _pool_arrays as arrays
 from paramtool.nn.functional._args import expand, needs_grad
 from paramtool.nn.functional._im2col import xp_of
@@ -28,6 +30,10 @@ __all__ = [
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_with_indices",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_with_indices",
     "lp_pool1d",
     "lp_pool2d",
     "lp_pool3d",
@@ -325,6 +331,78 @@ def adaptive_max_pool3d_with_indices(input: Any, output_size: Any,
                                      return_indices: bool = False) -> tuple[Any, Any]:  # noqa: A002  # fmt: skip
     """:func:`adaptive_max_pool3d` returning ``(values, indices)``."""
     return _adaptive_max(input, output_size, True, 3)
+
+
+# -- fractional max pools -----------------------------------------------------------------------
+
+
+def _fractional_max(input: Any, kernel_size: Any, output_size: Any, output_ratio: Any,
+                    return_indices: bool, samples: Any, dims: int) -> Any:  # noqa: A002  # fmt: skip
+    op = f"fractional_max_pool{dims}d"
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
+    batch = _Batched(input, dims)
+    x = batch.array
+    kernel = expand(kernel_size, dims, "kernel_size")
+    size = x.shape[2:]
+    if output_size is None:
+        ratio = output_ratio if isinstance(output_ratio, tuple | list) else (output_ratio,) * dims
+        out = tuple(int(n * r) for n, r in zip(size, ratio, strict=True))
+    else:
+        out = expand(output_size, dims, "output_size")
+    names = ("time", "height", "width")[-dims:]
+    for n, o, k, name in zip(size, out, kernel, names, strict=True):
+        if o + k - 1 > n:
+            raise RuntimeError(f"{op}(): pool {name} {k} too large relative to input {name} {n}")
+    if samples is None:
+        samples = factories.rand(x.shape[0], x.shape[1], dims, dtype=x.dtype,
+                                 device=device_of(x))  # fmt: skip
+    u = samples._array()
+    values, indices = arrays.fractional_max_forward(x, u, kernel, out)
+
+    def backward(grad: Any) -> tuple[Any]:
+        grad = grad[0] if return_indices else grad
+        return (batch.out(arrays.scatter_to_planes(batch.grad(grad), indices, size)),)
+
+    name = f"FractionalMaxPool{dims}DBackward0"
+    if not return_indices:
+        return record(batch.out(values), [input], backward, name=name)
+    return record_multi([batch.out(values), batch.out(indices)], [input], backward, name=name)
+
+
+def fractional_max_pool2d(input: Any, kernel_size: Any, output_size: Any = None,
+                          output_ratio: Any = None, return_indices: bool = False,
+                          _random_samples: Any = None) -> Any:  # noqa: A002  # fmt: skip
+    """Max over ``kernel_size`` windows placed at pseudo-random fractional strides (Graham,
+    "Fractional Max-Pooling", 2014) so that the output is ``output_size`` (or ``output_ratio``
+    of the input). ``_random_samples (N, C, 2)`` in [0, 1) fix the placement (drawn from
+    paramtool's stream when None)."""
+    return _fractional_max(input, kernel_size, output_size, output_ratio, return_indices,
+                           _random_samples, 2)  # fmt: skip
+
+
+def fractional_max_pool3d(input: Any, kernel_size: Any, output_size: Any = None,
+                          output_ratio: Any = None, return_indices: bool = False,
+                          _random_samples: Any = None) -> Any:  # noqa: A002  # fmt: skip
+    """The 3-d :func:`fractional_max_pool2d`; ``_random_samples`` is ``(N, C, 3)``."""
+    return _fractional_max(input, kernel_size, output_size, output_ratio, return_indices,
+                           _random_samples, 3)  # fmt: skip
+
+
+def fractional_max_pool2d_with_indices(input: Any, kernel_size: Any, output_size: Any = None,
+                                       output_ratio: Any = None, return_indices: bool = False,
+                                       _random_samples: Any = None) -> tuple[Any, Any]:  # noqa: A002  # fmt: skip
+    """:func:`fractional_max_pool2d` returning ``(values, indices)``."""
+    return _fractional_max(input, kernel_size, output_size, output_ratio, True,
+                           _random_samples, 2)  # fmt: skip
+
+
+def fractional_max_pool3d_with_indices(input: Any, kernel_size: Any, output_size: Any = None,
+                                       output_ratio: Any = None, return_indices: bool = False,
+                                       _random_samples: Any = None) -> tuple[Any, Any]:  # noqa: A002  # fmt: skip
+    """:func:`fractional_max_pool3d` returning ``(values, indices)``."""
+    return _fractional_max(input, kernel_size, output_size, output_ratio, True,
+                           _random_samples, 3)  # fmt: skip
 
 
 # -- max unpooling -------------------------------------------------------------------------------

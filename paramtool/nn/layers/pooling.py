@@ -298,3 +298,54 @@ class MaxUnpool3d(_MaxUnpoolNd):
     """3-d max unpooling."""
 
     _dims = 3
+
+
+class _FractionalMaxPoolNd(_Pool):
+    """Max pooling at pseudo-random fractional strides (Graham, 2014) to a fixed output size or
+    ratio; ``_random_samples`` (a buffer, None by default) fixes the window placement."""
+
+    _op = "fractional_max_pool"
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: Any = None,
+    ) -> None:
+        super().__init__()
+        ntuple = (_pair, _triple)[self._dims - 2]
+        self.kernel_size = ntuple(kernel_size)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = ntuple(output_size) if output_size is not None else None
+        self.output_ratio = ntuple(output_ratio) if output_ratio is not None else None
+        name = type(self).__name__
+        if output_size is None and output_ratio is None:
+            raise ValueError(
+                f"{name} requires specifying either an output size, or a pooling ratio"
+            )
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
+        """Maxima over the fractional windows (and their indices with ``return_indices``)."""
+        return self._function()(
+            input, self.kernel_size, self.output_size, self.output_ratio, self.return_indices,
+            _random_samples=self._random_samples,
+        )  # fmt: skip
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    """2-d fractional max pooling."""
+
+    _dims = 2
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    """3-d fractional max pooling."""
+
+    _dims = 3
