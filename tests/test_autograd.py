@@ -146,3 +146,19 @@ def test_manual_sgd_loop_of_the_tutorials() -> None:
     assert model.weight.is_leaf and model.weight.requires_grad
     np.testing.assert_allclose(model.weight.item(), 2.0, rtol=1e-3)
     np.testing.assert_allclose(model.bias.item(), 1.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float64"])
+def test_low_and_high_precision_keep_their_dtype(dtype: str) -> None:
+    # PyTorch keeps a model's dtype through linear, matmul, einsum, norms and attention (numpy
+    # would widen bfloat16 products to float32); gradients arrive in the parameter's dtype
+    model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.LayerNorm(16), nn.Linear(16, 4))
+    model = model.to(getattr(pt, dtype))
+    x = pt.randn(3, 8).to(getattr(pt, dtype))
+    y = model(x)
+    q = pt.randn(1, 2, 4, 8).to(getattr(pt, dtype))
+    outs = [y, x @ x.t(), pt.einsum("ij,kj->ik", x, x),
+            pt.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)]  # fmt: skip
+    assert {str(o.dtype) for o in outs} == {dtype}
+    pt.nn.functional.cross_entropy(y.float(), pt.tensor([0, 1, 2])).backward()
+    assert str(model[0].weight.grad.dtype) == dtype

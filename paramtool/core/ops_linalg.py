@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from paramtool.core.ops_common import arr, matmul_array, needs, record, unbroadcast, xp_of
+from paramtool.core.promotion import result_type
 
 __all__ = ["addmm", "baddbmm", "bmm", "dot", "einsum", "inner", "linear", "matmul", "mm", "mv",
            "outer", "tensordot", "vdot"]  # fmt: skip
@@ -25,7 +26,7 @@ def matmul(input: Any, other: Any) -> Any:  # noqa: A002
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
         )
-    out = matmul_array(a, b)
+    out = _narrowed(matmul_array(a, b), input, other)
     need_a, need_b = needs(input), needs(other)
 
     def backward(g: Any) -> tuple[Any, Any]:
@@ -38,6 +39,12 @@ def matmul(input: Any, other: Any) -> Any:  # noqa: A002
         return ga, gb
 
     return record(out, (input, other), backward, name=_matmul_name(a, b))
+
+
+def _narrowed(out: Any, *operands: Any) -> Any:
+    """``out`` in the operands' promoted dtype: numpy multiplies bfloat16 into float32."""
+    dtype = result_type(*operands)
+    return out if dtype is None or out.dtype == dtype else out.astype(dtype)
 
 
 def _weight_grad(a: Any, g: Any, shape: tuple[int, ...]) -> Any:
@@ -111,7 +118,7 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Any:  # noqa: A002
         if b is not None:
             out = out + b
         return _linear_vector(out, input, weight, bias, x, w)
-    y = x2 @ w.T
+    y = _narrowed(x2 @ w.T, input, weight)
     if b is not None:
         y += b
     y = y.reshape(*lead, w.shape[0])
@@ -187,19 +194,25 @@ def einsum(equation: str, *operands: Any) -> Any:
     """Einstein summation, like ``torch.einsum`` (operands given separately or as one list)."""
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
-    arrays = [arr(t) for t in operands]
+    arrays = [_einsum_ready(arr(t)) for t in operands]
     inputs, output = _parse(equation, len(arrays))
     xp = xp_of(*operands)
     spec = lambda terms: "".join(terms)  # noqa: E731
     forward_eq = ",".join(spec(t) for t in inputs) + "->" + spec(output)
-    result = xp.einsum(forward_eq, *arrays, optimize=len(arrays) > 2)
+    result = _narrowed(xp.einsum(forward_eq, *arrays, optimize=len(arrays) > 2), *operands)
     need = [needs(t) for t in operands]
 
     def backward(g: Any) -> list[Any]:
+        g = _einsum_ready(g)
         return [_einsum_grad(i, g, arrays, inputs, output, xp) if need[i] else None
                 for i in range(len(arrays))]  # fmt: skip
 
     return record(result, operands, backward, name="EinsumBackward0")
+
+
+def _einsum_ready(array: Any) -> Any:
+    """numpy's einsum knows no bfloat16/float8: such operands are summed in float32."""
+    return array.astype(np.float32) if array.dtype.kind == "V" else array
 
 
 def _einsum_grad(i: int, g: Any, arrays: list[Any], inputs: list[list[str]], output: list[str],

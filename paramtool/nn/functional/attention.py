@@ -76,7 +76,7 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
         uniform = factories.rand(*probs.shape, dtype=probs.dtype, device=query.device)._array()
         keep = (uniform >= dropout_p).astype(probs.dtype) / (1 - dropout_p)
     weights = probs if keep is None else probs * keep
-    out = matmul_array(weights, v)
+    out = matmul_array(weights, v).astype(q.dtype, copy=False)  # numpy widens bfloat16
     out_shape = (*arr(query).shape[:-1], v.shape[-1])
     need = (needs(query), needs(key), needs(value), float_mask and needs(attn_mask))
     shapes = (arr(query).shape, arr(key).shape, arr(value).shape)
