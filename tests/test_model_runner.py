@@ -182,3 +182,38 @@ def test_a_fifo_named_as_a_model_file_is_refused_at_once(tmp_path: Path) -> None
     os.mkfifo(fifo)
     message = one_line_error(invoke("inspect", fifo))
     assert "is not a regular file" in message
+
+
+@pytest.mark.parametrize(
+    "arg", ["x=" + "[" * 100_000, "x=__import__('os').system('touch ran')", "x=(3, 4", "x='a"]
+)
+def test_an_arg_that_looks_like_code_is_a_usage_error_and_never_runs(
+    tmp_path: Path, arg: str
+) -> None:
+    path = write(tmp_path, "model.py", "import torch\nmodel = torch.nn.Linear(2, 2)\n")
+    result = invoke("inspect", path, "--arg", arg)
+    assert result.exit_code == 2 and "not a Python literal" in result.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_plain_words_stay_strings() -> None:
+    from paramtool.models.loader import parse_assignments
+
+    assert parse_assignments(["act=gelu", "size=70b", "kind=gpt-nano", "dims=(3, 4)"]) == {
+        "act": "gelu", "size": "70b", "kind": "gpt-nano", "dims": (3, 4)
+    }  # fmt: skip
+
+
+def test_escape_sequences_a_model_file_prints_reach_stderr_as_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "model.py",
+        """\
+        import torch.nn as nn
+        print("\\x1b[31mred\\x07\\tok")
+        model = nn.Linear(2, 2)
+    """,
+    )
+    result = run("inspect", path, "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["kind"] == "model"
+    assert "\\x1b[31mred\\x07\tok" in result.stderr and "\x1b" not in result.stderr

@@ -41,7 +41,7 @@ from typing import Any, TextIO
 
 from paramtool.errors import ModelLoadError
 from paramtool.models.conventions import config_arguments, root_classes
-from paramtool.models.runner import contained, describe_failure, run_file
+from paramtool.models.runner import EscapedOutput, contained, describe_failure, run_file
 from paramtool.models.structure import check_structure
 from paramtool.models.torch_scope import missing_error, torch_scope
 
@@ -76,8 +76,16 @@ def split_assignments(items: Iterable[str], what: str, names_only: bool = False)
     return result
 
 
+#: Characters of Python syntax: a value holding one must be a literal, not a plain word.
+_SYNTAX = frozenset("()[]{}'\"")
+
+
 def parse_assignments(items: Iterable[str], what: str = "--arg") -> dict[str, Any]:
-    """Parse ``key=value`` strings; values are Python literals, else plain strings.
+    """Parse ``key=value`` strings; values are Python literals, else plain words.
+
+    A value is never run: it is read with ``ast.literal_eval`` (numbers, strings, tuples,
+    lists, dicts, True/False/None); a value that is no literal is a plain string when it holds
+    no brackets or quotes (``act=gelu``, ``size=70b``) and an error otherwise.
 
     Args:
         items: Strings such as ``"n_layer=2"``, ``"dims=(3, 4)"``, ``"act=gelu"``.
@@ -87,15 +95,27 @@ def parse_assignments(items: Iterable[str], what: str = "--arg") -> dict[str, An
         The keys mapped to their values, in order (a later key wins).
 
     Raises:
-        ModelLoadError: an item has no ``=``, or a key that is not a Python name.
+        ModelLoadError: an item has no ``=``, a key that is not a Python name, or a value that
+            looks like code or a literal and is not one (or is nested too deeply to read).
     """
     result: dict[str, Any] = {}
     for key, text in split_assignments(items, what, names_only=True).items():
         try:
             result[key] = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except (MemoryError, RecursionError) as exc:
+            raise ModelLoadError(f"{what} {key}: value nested too deeply to read") from exc
+        except (ValueError, SyntaxError, TypeError) as exc:
+            if _SYNTAX & set(text):
+                raise ModelLoadError(
+                    f"{what} {key}={_shorten(text)}: not a Python literal (numbers, strings, "
+                    "tuples, lists, dicts, True/False/None; a plain word is a string)"
+                ) from exc
             result[key] = text
     return result
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -141,7 +161,7 @@ def load_model(
         config: A config dict (``--config``), see the module docstring for how it is passed.
         base: The Module class to look for. Default: paramtool's, with ``import torch``
             resolved to paramtool; another class (``torch.nn.Module``) runs the file as it is.
-        output: Where the file's prints go (default: stderr).
+        output: Where the file's prints go (default: stderr, control characters escaped).
 
     Returns:
         The model, an instance of ``base`` (default :class:`paramtool.nn.Module`).
@@ -159,7 +179,8 @@ def load_model(
     """
     path = Path(path)
     scope = torch_scope(path.resolve().parent) if base is None else contextlib.nullcontext()
-    with scope as missing, contextlib.redirect_stdout(output or sys.stderr), contained():
+    printed = output or EscapedOutput(sys.stderr)
+    with scope as missing, contextlib.redirect_stdout(printed), contained():
         try:
             module = run_file(path)
             name, candidate = _pick_candidate(module, path, entry, base or _module_type())

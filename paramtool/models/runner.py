@@ -23,10 +23,35 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import TextIO
 
 from paramtool.errors import ModelLoadError
 
 _counter = itertools.count()
+
+
+class EscapedOutput(io.TextIOBase):
+    """A text stream writing to ``target`` with control characters shown escaped.
+
+    What a model file prints is data: an escape sequence in it (``\\x1b[31m``) reaches the
+    terminal as text, never as a command; newlines and tabs pass as they are.
+    """
+
+    _TABLE = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if c not in (9, 10)}
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self._target = target
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._target.write(text.translate(self._TABLE))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
 
 
 class _ProcessExit(SystemExit):
