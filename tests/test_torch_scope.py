@@ -256,3 +256,24 @@ def test_the_legacy_tensor_constructor_takes_sizes_as_pytorchs_does() -> None:
     assert tuple(paramtool.Tensor(paramtool.Size([4])).shape) == (4,)
     assert paramtool.Tensor([1.5, 2.5]).tolist() == [1.5, 2.5]
     assert tuple(paramtool.Tensor().shape) == (0,)
+
+
+def test_isinstance_against_a_missing_class_is_false_not_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "m.py",
+        """\
+        import torch.nn as nn
+        from torchvision.ops import FrozenBatchNorm2d
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bn = nn.BatchNorm2d(4)
+                for m in self.modules():
+                    if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d)):
+                        nn.init.ones_(m.weight)
+                    assert not isinstance(m, FrozenBatchNorm2d)
+    """,
+    )
+    assert [n for n, _ in load_model(path).named_parameters()] == ["bn.weight", "bn.bias"]

@@ -121,6 +121,12 @@ class Placeholder:
         _use(self._entry)
         return iter(())
 
+    def __instancecheck__(self, instance: Any) -> bool:
+        return False  # nothing paramtool builds is an instance of a class it does not have
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        return False
+
     def __repr__(self) -> str:
         return f"<missing {self._name}>"
 
