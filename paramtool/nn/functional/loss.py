@@ -19,6 +19,7 @@ __all__ = [
     "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss",
     "multilabel_soft_margin_loss", "nll_loss", "pairwise_distance", "poisson_nll_loss",
     "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss", "pdist", "multi_margin_loss",
+    "multilabel_margin_loss", "triplet_margin_with_distance_loss",
 ]  # fmt: skip
 
 
@@ -430,6 +431,41 @@ def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0, 
         hinge = ops.mul(hinge, ops.unsqueeze(ops.index_select(weight, 0, constant(t)), 1))
     others = constant(xp.arange(arr(two_d).shape[1])[None, :] != t[:, None])
     loss = ops.div(ops.sum(ops.mul(hinge, others), 1), arr(two_d).shape[1])
+    if x.ndim != 2:
+        loss = ops.squeeze(loss, 0)
+    return reduce_loss(loss, reduction_of(size_average, reduce, reduction))
+
+
+def triplet_margin_with_distance_loss(anchor: Any, positive: Any, negative: Any, *,
+                                      distance_function: Any = None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Any:  # fmt: skip
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with any distance (default pairwise L2)."""
+    distance = distance_function or pairwise_distance
+    d_pos, d_neg = distance(anchor, positive), distance(anchor, negative)
+    if swap:
+        d_neg = ops.minimum(d_neg, distance(positive, negative))
+    return reduce_loss(ops.clamp_min(ops.add(ops.sub(d_pos, d_neg), margin), 0), reduction)
+
+
+def multilabel_margin_loss(input: Any, target: Any, size_average: Any = None,  # noqa: A002
+                           reduce: Any = None, reduction: str = "mean") -> Any:  # fmt: skip
+    """``sum over target classes j and other classes i of max(0, 1 - (x[j] - x[i])) / C``; the
+    targets of a sample are its leading non-negative entries (the first -1 ends them)."""
+    x = arr(input)
+    xp = xp_of(input)
+    two_d = input if x.ndim == 2 else ops.unsqueeze(input, 0)
+    t = arr(target).reshape(arr(two_d).shape)
+    classes = t.shape[1]
+    valid = xp.cumprod(t >= 0, axis=1).astype(bool)  # entries before the first -1
+    is_target = xp.zeros(t.shape, dtype=bool)
+    rows = xp.nonzero(valid)[0]
+    is_target[rows, t[valid]] = True
+    picked = ops.gather(two_d, 1, constant(xp.where(valid, t, 0)))  # x[y_j] per target slot
+    hinge = ops.clamp_min(
+        ops.rsub(ops.sub(ops.unsqueeze(picked, 2), ops.unsqueeze(two_d, 1)), 1), 0
+    )
+    pairs = constant((valid[:, :, None] & ~is_target[:, None, :]).astype(x.dtype))
+    loss = ops.div(ops.sum(ops.mul(hinge, pairs), (1, 2)), classes)
     if x.ndim != 2:
         loss = ops.squeeze(loss, 0)
     return reduce_loss(loss, reduction_of(size_average, reduce, reduction))
