@@ -277,3 +277,34 @@ def test_isinstance_against_a_missing_class_is_false_not_an_error(tmp_path: Path
     """,
     )
     assert [n for n, _ in load_model(path).named_parameters()] == ["bn.weight", "bn.bias"]
+
+
+def test_a_missing_optional_kernel_takes_the_files_import_error_fallback(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "m.py",
+        """\
+        import torch.nn as nn
+        try:
+            from apex.normalization import FusedLayerNorm as LayerNorm
+        except ImportError:
+            LayerNorm = nn.LayerNorm
+        try:
+            import flash_attn
+        except ModuleNotFoundError:
+            flash_attn = None
+
+        model = nn.Sequential(nn.Linear(4, 4), LayerNorm(4))
+    """,
+    )
+    assert [n for n, _ in load_model(path).named_parameters()] == [
+        "0.weight", "0.bias", "1.weight", "1.bias"
+    ]  # fmt: skip
+
+
+def test_an_uncaught_missing_optional_kernel_names_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "m.py", "import torch\nimport xformers.ops\nmodel = torch.nn.ReLU()\n")
+    with pytest.raises(
+        MissingTorchFeature, match=r"xformers \(line 2\).*pip install torch xformers"
+    ):
+        load_model(path)

@@ -186,13 +186,22 @@ def load_model(
             name, candidate = _pick_candidate(module, path, entry, base or _module_type())
             model = _construct(candidate, name, module, path, dict(args or {}), config, base)
         except ModelLoadError as exc:
-            if missing is not None and missing.used:  # a failure after a missing name: its cause
-                raise missing_error(missing.used, path) from exc
+            if missing is not None and (missing.used or _missing_package(exc)):
+                # a failure after using a missing name, or an uncaught missing package: its cause
+                raise missing_error(missing.used or [_missing_package(exc)], path) from exc
             raise
         if missing is not None and missing.used:
             raise missing_error(missing.used, path)
     check_structure(model, path)
     return model
+
+
+def _missing_package(exc: BaseException) -> Any:
+    """The recorded name of a missing package whose ImportError made the file fail, if any."""
+    from paramtool.torch.missing import MissingModule  # noqa: PLC0415
+
+    cause = exc.__cause__
+    return cause.entry if isinstance(cause, MissingModule) else None
 
 
 def _module_type() -> type:

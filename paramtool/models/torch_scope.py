@@ -6,9 +6,11 @@ and puts back whatever was there before, so a process that also uses the real Py
 a notebook) finds its own ``torch`` again. Modules the model file imported from its own folder,
 and any module that imported our ``torch``, are dropped too: the next file gets fresh ones.
 
-A torch path paramtool lacks (``torch.fft``), or a package built on PyTorch (``torchvision``),
-is recorded with the user's file and line and stands in as a placeholder module, so one run
-finds every missing name; :func:`missing_error` turns them into one error.
+A torch path paramtool lacks (``torch.fft``), or an installed package built on PyTorch
+(``torchvision``), is recorded with the user's file and line and stands in as a placeholder
+module, so one run finds every missing name; an optional kernel package (``apex``,
+``flash_attn``) that is not installed at all is an ``ImportError`` at the import, as Python gives
+it (a file's ``except ImportError`` fallback runs), recorded too. :func:`missing_error` turns them into one error.
 """
 
 from __future__ import annotations
@@ -33,9 +35,27 @@ NEEDS_PYTORCH = frozenset(
         "torchvision", "torchaudio", "torchtext", "torchdata", "timm", "transformers",
         "accelerate", "peft", "diffusers", "lightning", "pytorch_lightning", "torchmetrics",
         "xformers", "flash_attn", "triton", "apex", "fairscale", "deepspeed", "mamba_ssm",
-        "causal_conv1d", "functorch", "torch_geometric",
+        "causal_conv1d", "functorch", "torch_geometric", "bitsandbytes", "liger_kernel",
     }
 )  # fmt: skip
+#: Optional kernel packages model files import inside ``try``/``except ImportError`` (falling
+#: back to plain layers): when one is not installed at all, its import fails as in Python.
+#: The others stand in as placeholders, so a model built without them (an example importing
+#: ``torchvision`` for its data) still builds.
+OPTIONAL_KERNELS = frozenset(
+    {
+        "apex", "flash_attn", "xformers", "triton", "mamba_ssm", "causal_conv1d", "deepspeed",
+        "bitsandbytes", "liger_kernel",
+    }
+)  # fmt: skip
+
+
+def _installed(package: str) -> bool:
+    """Whether ``package`` is installed (found on ``sys.path`` without our finder)."""
+    try:
+        return importlib.machinery.PathFinder.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _is_torch_name(name: str) -> bool:
@@ -51,6 +71,11 @@ class _MissingFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ) -> importlib.machinery.ModuleSpec | None:
         if not _is_torch_name(fullname):
             return None
+        root = fullname.partition(".")[0]
+        if root in OPTIONAL_KERNELS and fullname == root and not _installed(root):
+            from paramtool.torch import missing  # noqa: PLC0415
+
+            raise missing.missing_module(root)  # as Python would: try/except ImportError works
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:

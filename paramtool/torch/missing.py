@@ -81,6 +81,28 @@ def missing(name: str) -> Placeholder:
     return Placeholder(name, entry)
 
 
+class MissingModule(ModuleNotFoundError):
+    """A package built on PyTorch that is not installed at all (``apex``, ``flash_attn``).
+
+    Raised at the import, as Python would, so a file's ``try: import apex`` / ``except
+    ImportError`` fallback works; the name is recorded as met, and named with what to install
+    if the file does not catch it.
+    """
+
+    def __init__(self, name: str, entry: MissingName) -> None:
+        super().__init__(f"No module named '{name}'", name=name)
+        self.entry = entry
+
+
+def missing_module(name: str) -> MissingModule:
+    """Record the package ``name`` as met at the importing line; the error to raise there."""
+    if _record is None:
+        raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+    entry = MissingName(name, *_user_location())
+    _record.meet(entry)
+    return MissingModule(name, entry)
+
+
 def _user_location() -> tuple[str, int]:
     """The innermost frame outside paramtool and the import machinery."""
     frame = sys._getframe(2)
