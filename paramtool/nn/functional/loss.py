@@ -19,7 +19,7 @@ __all__ = [
     "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss",
     "multilabel_soft_margin_loss", "nll_loss", "pairwise_distance", "poisson_nll_loss",
     "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss", "pdist", "multi_margin_loss",
-    "multilabel_margin_loss", "triplet_margin_with_distance_loss",
+    "multilabel_margin_loss", "triplet_margin_with_distance_loss", "linear_cross_entropy",
 ]  # fmt: skip
 
 
@@ -115,6 +115,26 @@ def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: Any
         return nll
     smooth = _smooth_term(logp, target, weight, ignore_index, reduction, class_dim)
     return ops.add(ops.mul(nll, 1 - label_smoothing), ops.mul(smooth, label_smoothing / classes))
+
+
+def linear_cross_entropy(input: Any, linear_weight: Any, target: Any, *,  # noqa: A002
+                         linear_bias: Any = None, weight: Any = None, reduction: str = "mean",
+                         ignore_index: int | None = None, label_smoothing: float = 0.0,
+                         options: Any = None) -> Any:  # fmt: skip
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)`` (PyTorch's
+    reference form; the logits are computed whole, not in chunks).
+
+    Raises:
+        NotImplementedError: a weight of more than two dimensions (K-dimensional outputs).
+    """
+    if len(linear_weight.shape) != 2:
+        raise NotImplementedError("linear_cross_entropy with a K-dimensional linear_weight")
+    from paramtool.nn.functional.linear import linear  # noqa: PLC0415
+
+    logits = linear(input, linear_weight, linear_bias)
+    index = -100 if ignore_index is None else ignore_index
+    return cross_entropy(logits, target, weight, ignore_index=index, reduction=reduction,
+                         label_smoothing=label_smoothing)  # fmt: skip
 
 
 def _class_shape(ndim: int, class_dim: int) -> tuple[int, ...]:
