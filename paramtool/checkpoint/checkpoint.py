@@ -259,7 +259,8 @@ def _open_index(path: Path, key: str | None, follow_links: bool) -> Checkpoint:
     for file, listed in by_file.items():
         shard = path.parent / file
         if not shard.is_file():
-            raise SafetensorsError(f"{path}: shard {file!r} listed in the index is missing")
+            why = "is not a regular file" if shard.exists() else "is missing"
+            raise SafetensorsError(f"{path}: shard {file!r} listed in the index {why}")
         check_inside(shard, path.parent, follow_links)
         part = open_part(shard, key)
         _check_shard(path, file, part, listed, weight_map)

@@ -149,16 +149,17 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def _count_tensors(value: Any, budget: list[int]) -> int:
+def _count_tensors(value: Any, budget: list[int], depth: int = 0) -> int:
+    """Tensors inside ``value``, counting at most ``budget`` values and 32 levels deep."""
     budget[0] -= 1
-    if budget[0] < 0:
+    if budget[0] < 0 or depth > 32:
         return 0
     if isinstance(value, TensorRef):
         return 1
     if isinstance(value, Mapping):
-        return sum(_count_tensors(v, budget) for v in value.values())
+        return sum(_count_tensors(v, budget, depth + 1) for v in value.values())
     if isinstance(value, list | tuple):
-        return sum(_count_tensors(v, budget) for v in value)
+        return sum(_count_tensors(v, budget, depth + 1) for v in value)
     return 0
 
 

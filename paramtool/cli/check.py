@@ -121,7 +121,11 @@ def check(
         )  # fmt: skip
         seed_used = int(recipe.seed)  # type: ignore[arg-type]
         model = prepare(recipe).model
-        batch = example_batch(model, dims, integer=integer, seed=seed_used)
+        try:
+            batch = example_batch(model, dims, integer=integer, seed=seed_used)
+        except MemoryError:
+            message = f"a batch of shape {dims} does not fit in memory"
+            raise click.BadParameter(message, param_hint="'--input'") from None
         label = scheme or ("rules" if rules else source or "default")
         runs.append(
             check_model(

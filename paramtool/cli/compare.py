@@ -114,7 +114,16 @@ def load(
     Lists matched, missing and unexpected names, shape and dtype mismatches and the tie
     groups the checkpoint restores. Exits 1 when loading would fail: a shape mismatch,
     or (with --strict) a missing or unexpected name.
+
+    MODEL is a model file, Python that paramtool runs; CHECKPOINT is only ever read (a
+    model file given as CHECKPOINT is refused).
     """
+    if is_model_file(checkpoint):
+        raise click.BadParameter(
+            f"{checkpoint} is a model file; load reads a checkpoint and runs no code from it "
+            "(compare two models with `paramtool diff`, or write one with `paramtool export`)",
+            param_hint="'CHECKPOINT'",
+        )
     stored = open_inventory(checkpoint, **checkpoint_options.kwargs())
     check = check_load(open_inventory(model, **model_options.kwargs()), stored)
     if as_json:

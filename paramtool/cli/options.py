@@ -11,9 +11,27 @@ from typing import Any
 
 import click
 
+from paramtool.core.random import SEED_RANGE
 from paramtool.errors import ModelLoadError
 from paramtool.models.loader import DEFAULT_MODEL_FILE, parse_assignments, read_config
 from paramtool.models.sources import TORCH_MODES
+
+
+class SeedType(click.ParamType):
+    """``--seed``: a 64-bit integer, a negative one standing for its two's complement (as in
+    PyTorch)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        number = click.INT.convert(value, param, ctx)
+        low, high = SEED_RANGE
+        if not low <= number <= high:
+            self.fail(f"{number} is not a 64-bit seed ({low} to {high})", param, ctx)
+        return number
+
+
+SEED = SeedType()
 
 
 @dataclass(frozen=True)
@@ -101,9 +119,9 @@ def scheme_options(func: Callable[..., Any]) -> Callable[..., Any]:
     from paramtool.nn.init.schemes import scheme_names  # noqa: PLC0415 - for the help text
 
     names = ", ".join(scheme_names())
-    func = click.option("--seed", type=int, help="Random seed (default: paramtool's global seed).")(
-        func
-    )
+    func = click.option(
+        "--seed", type=SEED, help="Random seed (default: paramtool's global seed)."
+    )(func)
     func = click.option(
         "--rule",
         "rules",

@@ -36,6 +36,21 @@ _lock = threading.Lock()
 _seed = 0
 _counter = itertools.count()
 
+#: Seeds are 64-bit: a negative seed stands for its two's complement, as in PyTorch.
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
+def as_seed(seed: int) -> int:
+    """``seed`` as the unsigned 64-bit seed PyTorch makes of it.
+
+    Raises:
+        ValueError: outside ``SEED_RANGE``.
+    """
+    value = int(seed)
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise ValueError(f"seed must be within [{SEED_RANGE[0]}, {SEED_RANGE[1]}], got {value}")
+    return value & (2**64 - 1)
+
 
 def manual_seed(seed: int) -> Generator:
     """Set the global seed (and restart the counter that keys unnamed tensors).
@@ -45,7 +60,7 @@ def manual_seed(seed: int) -> Generator:
     """
     global _seed, _counter
     with _lock:
-        _seed = int(seed)
+        _seed = as_seed(seed)
         _counter = itertools.count()
     default_generator._seed = _seed
     return default_generator
@@ -84,7 +99,7 @@ class Generator:
 
     def manual_seed(self, seed: int) -> Generator:
         """Reset this generator to ``seed``; returns itself."""
-        self._seed = int(seed)
+        self._seed = as_seed(seed)
         self._count = itertools.count()
         return self
 
@@ -122,7 +137,7 @@ class Stream:
 
 def named_stream(name: str, seed: int | None = None) -> Stream:
     """The stream of the tensor named ``name`` under ``seed`` (default: the global seed)."""
-    return Stream(_seed if seed is None else int(seed), name_key(name))
+    return Stream(_seed if seed is None else as_seed(seed), name_key(name))
 
 
 # -- chunked, threaded generation ------------------------------------------------------------

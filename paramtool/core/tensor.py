@@ -72,7 +72,7 @@ class _Cell:
         else:
             stream = self.stream or _random.next_stream()
             if seed is not None:
-                stream = _random.Stream(int(seed), stream.key)
+                stream = _random.Stream(_random.as_seed(seed), stream.key)
         out = self.empty()
         self.recipe.fill(out, stream)  # type: ignore[union-attr]
         return out

@@ -125,6 +125,8 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         ModelLoadError: the file is missing, is not JSON, or does not hold an object.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+        raise ModelLoadError(f"{path}: not a regular file; a config is read from a JSON file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
