@@ -53,6 +53,10 @@ class StateDictError(ParamtoolError, RuntimeError):
     """A state_dict that does not fit a model (missing, unexpected, size mismatch)."""
 
 
+class OutOfMemory(ParamtoolError, MemoryError):
+    """A tensor's values do not fit in this machine's memory (still a ``MemoryError``)."""
+
+
 class ExportError(ParamtoolError):
     """A checkpoint that cannot be written where or how it was asked for."""
 

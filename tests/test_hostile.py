@@ -200,6 +200,12 @@ MODEL_FILES = {
     "markup_name.py": MODEL
     + "model = nn.Module()\nmodel.register_parameter('[/x]', nn.Parameter(torch.zeros(2)))\n",
     "syntax_error.py": "def (:\n",
+    "recursion_limit.py": "import sys\n\nsys.setrecursionlimit(60)\n"
+    + MODEL
+    + "model = nn.Linear(2, 2)\n",
+    "closes_stderr.py": "import sys\n\nsys.stderr.close()\n" + MODEL + "model = nn.Linear(2, 2)\n",
+    "huge.py": MODEL
+    + "model = nn.Linear(10**6, 10**6)  # a 4 TB weight: inspect works, values cannot\n",
 }
 
 
@@ -270,6 +276,14 @@ case("inspect-keyboard-interrupt", "inspect", "interrupt.py", shows="interrupt.p
 case("inspect-deep-model", "inspect", "deep.py")
 case("inspect-module-contains-itself", "inspect", "contains_itself.py")
 case("export-module-contains-itself", "export", "--model", "contains_itself.py", "out.safetensors")  # fmt: skip
+case("inspect-huge-tensor", "inspect", "huge.py", code=0, shows="1,000,001,000,000")
+for command in ("stats", "export"):
+    args = ("huge.py",) if command == "stats" else ("--model", "huge.py", "out.safetensors")
+    case(f"{command}-huge-tensor", command, *args, shows="does not fit in memory")
+# What a model file changes in the process is put back: paramtool's own work goes on.
+for stem in ("recursion_limit", "closes_stderr"):
+    case(f"stats-{stem}", "stats", f"{stem}.py", code=0, shows="all values finite")
+    case(f"export-{stem}", "export", "--model", f"{stem}.py", "out.safetensors", code=0, shows="wrote out.safetensors")  # fmt: skip
 case("inspect-syntax-error", "inspect", "syntax_error.py", shows="syntax_error.py")
 case("inspect-json-prints", "inspect", "--json", "prints.py", code=0, shows='"kind": "model"')
 case("stats-json-prints", "stats", "--json", "prints.py", code=0, shows="hello from the model")

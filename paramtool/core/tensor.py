@@ -29,6 +29,7 @@ from paramtool.core.recipes import Constant, Recipe
 from paramtool.core.tensor_ops import TensorOps
 from paramtool.core.tensor_str import values_str, with_suffixes
 from paramtool.core.type_names import legacy_type_name, parse_legacy_type_name
+from paramtool.errors import OutOfMemory
 
 
 class Size(tuple):
@@ -73,7 +74,13 @@ class _Cell:
             stream = self.stream or _random.next_stream()
             if seed is not None:
                 stream = _random.Stream(_random.as_seed(seed), stream.key)
-        out = self.empty()
+        try:
+            out = self.empty()
+        except MemoryError as exc:
+            nbytes = int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+            what = f"{name!r} " if name is not None else ""
+            message = f"tensor {what}of shape {list(self.shape)} ({dtype_name(self.dtype)}, {nbytes:,} bytes) does not fit in memory"  # fmt: skip
+            raise OutOfMemory(message) from exc
         self.recipe.fill(out, stream)  # type: ignore[union-attr]
         return out
 

@@ -65,9 +65,11 @@ def contained() -> Iterator[None]:
     ``os._exit`` raises instead of ending the process without a word, exit handlers the file
     registers with ``atexit`` are dropped afterwards (they would print after paramtool's own
     output), standard input reads as empty (``input()`` never waits), and the working directory
-    is restored if the file changed it.
+    is restored if the file changed it, as are the recursion limit and standard output and
+    error (reopened if the file closed them).
     """
     saved_exit, saved_register, cwd = os._exit, atexit.register, os.getcwd()
+    limit, streams = sys.getrecursionlimit(), (sys.stdout, sys.stderr)
     saved_stdin, sys.stdin = sys.stdin, io.StringIO()
     registered: list[object] = []
 
@@ -84,11 +86,20 @@ def contained() -> Iterator[None]:
     finally:
         os._exit, atexit.register = saved_exit, saved_register  # type: ignore[assignment]
         sys.stdin = saved_stdin
+        sys.setrecursionlimit(limit)
+        sys.stdout, sys.stderr = (_reopened(s, fd) for fd, s in enumerate(streams, start=1))
         for func in registered:
             atexit.unregister(func)  # type: ignore[arg-type]
         with contextlib.suppress(OSError):
             if os.getcwd() != cwd:
                 os.chdir(cwd)
+
+
+def _reopened(stream: TextIO, fd: int) -> TextIO:
+    """``stream``, or a new one on the same descriptor if it was closed."""
+    if not stream.closed:
+        return stream
+    return open(fd, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
 
 
 def run_file(path: str | os.PathLike[str]) -> ModuleType:
