@@ -27,6 +27,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from tests.cli_support import ROOT
+from tests.torch_files import Storage, Tensor, tensor, write_zip
 
 #: Longest a case may run (the machine may be busy: start-up alone takes about a second).
 LIMIT = 10.0
@@ -180,6 +181,10 @@ def _pickles(folder: Path) -> None:
     _zip(folder / "zip_deep.pt", {"archive/data.pkl": b"\x80\x02" + b"(" * 100_000 + b"l" * 100_000 + b"."})  # fmt: skip
     (folder / "zip_truncated.pt").write_bytes((folder / "zip_runs_code.pt").read_bytes()[:40])
     (folder / "pickle_huge_bytes.pt").write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 2**60) + b"x")
+    four = np.arange(4, dtype=np.float32)
+    write_zip(folder / "zip_int_names.pt", {1: tensor("0", four), (1, 2): tensor("1", four)})
+    write_zip(folder / "zip_escape_name.pt", {"\x1b[31mw": tensor("0", four), "[/x]": tensor("1", four)})  # fmt: skip
+    write_zip(folder / "zip_past_storage.pt", {"w": Tensor(Storage("0", four), 3, (2, 2), (2, 1))})
 
 
 MODEL = "import paramtool as torch\nfrom paramtool import nn\n\n"
@@ -256,7 +261,16 @@ case("inspect-index-missing-shard", "inspect", "index_missing_shard")
 for stem in ("legacy_runs_code.bin", "zip_runs_code.pt"):
     case(f"inspect-{stem}", "inspect", stem)
     case(f"convert-{stem}", "convert", stem, "out.safetensors")
-for stem in ("zip_traversal.pt", "zip_deep.pt", "zip_truncated.pt", "pickle_huge_bytes.pt"):
+case("convert-zip-int-names", "convert", "zip_int_names.pt", "out.safetensors", shows="names must be strings")  # fmt: skip
+case("inspect-zip-escape-name", "inspect", "zip_escape_name.pt", code=0, shows="\\x1b[31mw")
+case("convert-zip-escape-name", "convert", "zip_escape_name.pt", "out.safetensors", code=0, shows="wrote out.safetensors")  # fmt: skip
+for stem in (
+    "zip_traversal.pt",
+    "zip_deep.pt",
+    "zip_truncated.pt",
+    "pickle_huge_bytes.pt",
+    "zip_past_storage.pt",
+):
     case(f"inspect-{stem}", "inspect", stem)
 for command in ("inspect", "stats"):
     for tag in ("markup_close", "markup_bold", "escape", "newline", "title"):

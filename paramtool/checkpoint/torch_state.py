@@ -120,6 +120,9 @@ def select_state(
             raise CheckpointError(f"{file}: {key!r} holds {describe(obj[key])}, not tensors")
         return state, key, contents
     if not contents:
+        odd = [k for k, v in obj.items() if isinstance(v, TensorRef) and not isinstance(k, str)]
+        if odd:  # a state dict's names are strings: nothing would be read under these
+            raise CheckpointError(f"{file}: a tensor is named {odd[0]!r}; names must be strings")
         return _tensors(obj) or {}, None, {}
     found = [k for k in obj if isinstance(k, str) and _tensors(obj[k]) is not None]
     chosen = next((k for k in STATE_KEYS if k in found), found[0] if len(found) == 1 else None)
