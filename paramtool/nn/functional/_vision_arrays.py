@@ -290,3 +290,40 @@ def lrn_backward(grad: Any, x: Any, base: Any, size: int, alpha: float, beta: fl
     inner_grad = grad * x * (-beta) * scaled / base
     spread = channel_window_sum(inner_grad, (size - 1) // 2, size // 2)
     return grad * scaled + spread * (2 * alpha / size) * x
+
+
+def cross_map_lrn_forward(
+    x: Any, size: int, alpha: float, beta: float, k: float
+) -> tuple[Any, Any]:
+    """Lua Torch's ``SpatialCrossMapLRN`` on ``(N, C, H, W)``, as ``nn.CrossMapLRN2d`` computes
+    it: a running sum of squares over channels, started on the first ``pre_pad`` channels and
+    moved one channel at a time (channel 0 is never taken out of it, as in the original).
+
+    Returns:
+        The output and the denominator base ``k + alpha / size * window sum``.
+    """
+    c = x.shape[1]
+    square = x * x
+    pre_pad = int((size - 1) / 2 + 1)
+    scale = x.copy()
+    scale[:, 0] = square[:, : min(pre_pad, c)].sum(axis=1)
+    for ch in range(1, c):
+        scale[:, ch] = scale[:, ch - 1]
+        if ch < c - pre_pad + 1:
+            scale[:, ch] += square[:, ch + pre_pad - 1]
+        if ch > pre_pad:
+            scale[:, ch] -= square[:, ch - pre_pad]
+    scale = scale * (alpha / size) + k
+    return x * scale ** (-beta), scale
+
+
+def cross_map_lrn_backward(
+    grad: Any, x: Any, y: Any, scale: Any, size: int, alpha: float, beta: float
+) -> Any:
+    """Input gradient of :func:`cross_map_lrn_forward` as ``nn.CrossMapLRN2d`` computes it: the
+    ratio ``grad * y / scale`` summed over channels ``[c - p, c - p + size - 1]`` with
+    ``p = int(size - (size - 1) / 2)``."""
+    before = int(size - (size - 1) / 2)
+    ratio = grad * y / scale
+    accum = channel_window_sum(ratio, before, size - 1 - before)
+    return scale ** (-beta) * grad - (2 * alpha * beta / size) * x * accum

@@ -359,6 +359,27 @@ def local_response_norm(input: Any, size: int, alpha: float = 1e-4, beta: float 
     return record(y.astype(x.dtype, copy=False), [input], backward, name="DivBackward0")
 
 
+def cross_map_lrn2d(input: Any, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                    k: float = 1.0) -> Any:  # noqa: A002  # fmt: skip
+    """``nn.CrossMapLRN2d``'s computation (Lua Torch's running-window form, which differs from
+    :func:`local_response_norm` at the channel edges); not a ``torch.nn.functional`` name.
+
+    Raises:
+        ValueError: the input is not 4-D (PyTorch's message).
+    """
+    if input.dim() != 4:
+        raise ValueError(
+            f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D instead."
+        )
+    x = input._array()
+    y, scale = arrays.cross_map_lrn_forward(x, size, alpha, beta, k)
+
+    def backward(grad: Any) -> tuple[Any]:
+        return (arrays.cross_map_lrn_backward(grad, x, y, scale, size, alpha, beta),)
+
+    return record(y.astype(x.dtype, copy=False), [input], backward, name="CrossMapLRN2dBackward")
+
+
 # -- spatial transformers ------------------------------------------------------------------------
 
 

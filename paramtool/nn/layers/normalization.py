@@ -372,12 +372,7 @@ class CrossMapLRN2d(LocalResponseNorm):
         super().__init__(size, alpha, beta, k)
 
     def forward(self, input: Any) -> Any:  # noqa: A002 - torch's name
-        """Not available: Lua Torch's running-window form differs from local_response_norm.
+        """Lua Torch's running-window normalisation (see ``functional.vision.cross_map_lrn2d``)."""
+        from paramtool.nn.functional.vision import cross_map_lrn2d  # noqa: PLC0415
 
-        Raises:
-            NotImplementedError: always.
-        """
-        raise NotImplementedError(
-            "CrossMapLRN2d.forward is not implemented in paramtool; LocalResponseNorm computes "
-            "the standard form"
-        )
+        return cross_map_lrn2d(input, self.size, self.alpha, self.beta, self.k)
