@@ -368,9 +368,7 @@ def cross_map_lrn2d(input: Any, size: int, alpha: float = 1e-4, beta: float = 0.
         ValueError: the input is not 4-D (PyTorch's message).
     """
     if input.dim() != 4:
-        raise ValueError(
-            f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D instead."
-        )
+        raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D instead.")
     x = input._array()
     y, scale = arrays.cross_map_lrn_forward(x, size, alpha, beta, k)
 

@@ -120,8 +120,13 @@ class TransformerEncoderLayer(_TransformerLayer):
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Any:  # fmt: skip
         """Self-attention then the feed-forward block, each with a residual and a LayerNorm."""
-        x = self._residual(src, 1, lambda h: self._attend(
-            self.self_attn, h, h, src_mask, src_key_padding_mask, is_causal, self.dropout1))
+        x = self._residual(
+            src,
+            1,
+            lambda h: self._attend(
+                self.self_attn, h, h, src_mask, src_key_padding_mask, is_causal, self.dropout1
+            ),
+        )
         return self._residual(x, 2, self._ff_block)
 
 
@@ -141,11 +146,26 @@ class TransformerDecoderLayer(_TransformerLayer):
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
                 tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Any:  # fmt: skip
         """Self-attention, attention over ``memory``, then the feed-forward block."""
-        x = self._residual(tgt, 1, lambda h: self._attend(
-            self.self_attn, h, h, tgt_mask, tgt_key_padding_mask, tgt_is_causal, self.dropout1))
-        x = self._residual(x, 2, lambda h: self._attend(
-            self.multihead_attn, h, memory, memory_mask, memory_key_padding_mask,
-            memory_is_causal, self.dropout2))
+        x = self._residual(
+            tgt,
+            1,
+            lambda h: self._attend(
+                self.self_attn, h, h, tgt_mask, tgt_key_padding_mask, tgt_is_causal, self.dropout1
+            ),
+        )
+        x = self._residual(
+            x,
+            2,
+            lambda h: self._attend(
+                self.multihead_attn,
+                h,
+                memory,
+                memory_mask,
+                memory_key_padding_mask,
+                memory_is_causal,
+                self.dropout2,
+            ),
+        )
         return self._residual(x, 3, self._ff_block)
 
 
