@@ -25,6 +25,7 @@ from paramtool.checkpoint.safetensors.reader import array_from
 from paramtool.checkpoint.torch_legacy import LegacyFile
 from paramtool.checkpoint.torch_state import TorchPart
 from paramtool.checkpoint.torch_zip import ZIP_MAGIC, ZipArchive
+from paramtool.core.collection import collection_paused
 from paramtool.errors import CheckpointError
 
 SAFETENSORS, TORCH_ZIP, TORCH_LEGACY = "safetensors", "torch zip", "torch legacy"
@@ -84,12 +85,13 @@ class SafetensorsPart(Part):
 
     def __init__(self, file: Path, header: Header) -> None:
         dtypes = {code: DTYPES.get(code, code) for code in {i.dtype for i in header.tensors}}
-        entries = [Entry(i.name, i.shape, dtypes[i.dtype], i.nbytes, file) for i in header.tensors]
-        super().__init__(file, entries, metadata=dict(header.metadata))
-        self.header = header
-        self._infos: dict[str, TensorInfo] = dict(
-            zip(map(name_of, header.tensors), header.tensors, strict=True)
-        )
+        with collection_paused():  # millions of entries, no cycles
+            entries = [Entry(i.name, i.shape, dtypes[i.dtype], i.nbytes, file) for i in header.tensors]  # fmt: skip
+            super().__init__(file, entries, metadata=dict(header.metadata))
+            self.header = header
+            self._infos: dict[str, TensorInfo] = dict(
+                zip(map(name_of, header.tensors), header.tensors, strict=True)
+            )
 
     def array(self, name: str) -> np.ndarray:
         """The tensor's values: a zero-copy view of the mapped file."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
+from paramtool.cli.json_output import EncodedItems, encode_item
 from paramtool.cli.options import (
     CheckpointOptions,
     ModelOptions,
@@ -25,6 +27,7 @@ from paramtool.cli.render import (
     render_totals,
     render_tree,
 )
+from paramtool.core.collection import collection_paused
 from paramtool.report import Inventory, TensorStats, build_tree, inventory_stats, open_inventory
 from paramtool.report.memory import estimate_memory
 
@@ -42,13 +45,17 @@ def _stats(inventory: Inventory) -> list[TensorStats]:
         return inventory_stats(inventory, progress=advance)
 
 
+def _stats_json(values: list[TensorStats]) -> Iterator[str]:
+    return (encode_item(s.to_dict()) for s in values)
+
+
 def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
     """The JSON document of ``inspect`` (``full`` gives the totals and ties when filtered;
     ``shown_totals`` are then those of the rows shown)."""
     data = {
         "source": inventory.source,
         "kind": inventory.kind,
-        "tensors": [row.to_dict() for row in inventory.rows],
+        "tensors": EncodedItems(row.to_json() for row in inventory.rows),
         "totals": full.totals.to_dict(),
         "ties": full.ties,
         "metadata": full.metadata,
@@ -77,6 +84,7 @@ def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
 @json_option
 @model_options
 @checkpoint_options
+@collection_paused()  # rows and documents of a million tensors hold no cycles
 def inspect(
     target: str,
     tree: bool,
@@ -109,7 +117,7 @@ def inspect(
         if root is not None:
             data["tree"] = root.to_dict(depth)
         if values is not None:
-            data["stats"] = [s.to_dict() for s in values]
+            data["stats"] = EncodedItems(_stats_json(values))
         if estimate is not None:
             data["memory"] = estimate.to_dict()
         echo_json(data)
@@ -134,6 +142,7 @@ def inspect(
 @json_option
 @model_options
 @checkpoint_options
+@collection_paused()  # rows and documents of a million tensors hold no cycles
 def stats(
     target: str,
     pattern: str | None,
@@ -150,7 +159,7 @@ def stats(
     inventory = _filter(open_inventory(target, **reading), pattern)
     values = _stats(inventory)
     if as_json:
-        echo_json({"source": inventory.source, "stats": [s.to_dict() for s in values]})
+        echo_json({"source": inventory.source, "stats": EncodedItems(_stats_json(values))})
     else:
         render_stats(make_console(), values)
     if not all(s.finite for s in values):

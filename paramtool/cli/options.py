@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
+from paramtool.cli.json_output import write_json
 from paramtool.core.random import SEED_RANGE
 from paramtool.errors import ModelLoadError
 from paramtool.models.loader import DEFAULT_MODEL_FILE, parse_assignments, read_config
@@ -204,5 +205,6 @@ model_argument = functools.partial(
 
 
 def echo_json(data: Any) -> None:
-    """Write ``data`` as indented JSON to stdout."""
-    click.echo(json.dumps(data, indent=2, allow_nan=False))
+    """Write ``data`` as JSON to stdout, streamed (see :mod:`paramtool.cli.json_output`)."""
+    write_json(data, sys.stdout)
+    sys.stdout.flush()

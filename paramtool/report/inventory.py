@@ -12,17 +12,22 @@ import fnmatch
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from json.encoder import encode_basestring_ascii as _text
 from typing import Any
 
 import numpy as np
 
 from paramtool.checkpoint.checkpoint import Checkpoint
 from paramtool.checkpoint.sharing import tie_groups
+from paramtool.core.collection import collection_paused
 from paramtool.core.device import to_host
 from paramtool.core.dtypes import dtype_name
 
 #: Row kinds: a model's parameters and buffers, or a checkpoint's tensors.
 PARAMETER, BUFFER, TENSOR = "parameter", "buffer", "tensor"
+
+#: JSON of the values of a row's bool-or-None fields.
+_LITERAL: dict[Any, str] = {None: "null", True: "true", False: "false"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,19 @@ class TensorRow:
             "tie_group": self.tie_group,
             "persistent": self.persistent,
         }
+
+    def to_json(self) -> str:
+        """The one-line JSON text of :meth:`to_dict` (``json.dumps`` with ``", "`` and ``": "``
+        separators), written without the dict: a checkpoint may list a million rows."""
+        tied_to = "null" if self.tied_to is None else _text(self.tied_to)
+        group = "null" if self.tie_group is None else self.tie_group
+        return (
+            f'{{"name": {_text(self.name)}, "shape": [{", ".join(map(str, self.shape))}], '
+            f'"dtype": {_text(self.dtype)}, "numel": {self.numel}, "nbytes": {self.nbytes}, '
+            f'"kind": {_text(self.kind)}, "trainable": {_LITERAL[self.trainable]}, '
+            f'"tied_to": {tied_to}, "tie_group": {group}, '
+            f'"persistent": {_LITERAL[self.persistent]}}}'
+        )
 
 
 @dataclass(frozen=True)
@@ -222,7 +240,7 @@ def _row(
     name: str, shape: Iterable[int], dtype: Any, nbytes: int | None = None, **extra: Any
 ) -> TensorRow:
     """A row; ``dtype`` is a numpy dtype, or a name when ``nbytes`` is given."""
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(map(int, shape))
     numel = math.prod(shape)
     if nbytes is None:
         nbytes = numel * np.dtype(dtype).itemsize
@@ -302,9 +320,19 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
         checkpoint: The object ``paramtool.checkpoint.open_checkpoint`` returns.
         source: What to call it in reports (default: its path).
     """
+    with collection_paused():  # a million rows, no cycles
+        return _checkpoint_inventory(checkpoint, source)
+
+
+def _checkpoint_inventory(checkpoint: Checkpoint, source: str | None) -> Inventory:
     labels: dict[Any, str] = {}  # one name lookup per dtype, not per tensor
     rows = [
-        _row(e.name, e.shape, labels.get(e.dtype) or labels.setdefault(e.dtype, e.dtype_name), nbytes=e.nbytes)  # fmt: skip
+        _row(
+            e.name,
+            e.shape,
+            labels.get(e.dtype) or labels.setdefault(e.dtype, e.dtype_name),
+            nbytes=e.nbytes,
+        )  # fmt: skip
         for e in checkpoint.entries
     ]
     tied = checkpoint.tied  # only names the file does not store, each tied to a stored one
