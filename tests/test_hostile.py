@@ -277,6 +277,10 @@ for command in ("inspect", "stats"):
         case(f"{command}-name-{tag}", command, f"name_{tag}.safetensors", code=0, shows="[link=file:///x]p[/link]")  # fmt: skip
 for tag in ("markup_close", "markup_bold", "escape"):
     case(f"diff-name-{tag}", "diff", f"name_{tag}.safetensors", f"name_{tag}_b.safetensors", code=VERDICT, shows="DIFFERENT")  # fmt: skip
+for tag, out in (("escape", "e\x1b[31m.safetensors"), ("newline", "n\nl.safetensors")):
+    shown = out.replace("\x1b", "\\x1b").replace("\n", "\\x0a")
+    case(f"export-out-{tag}", "export", "--model", "ok.py", out, code=0, shows=f"wrote {shown}")
+    case(f"convert-out-{tag}", "convert", "good.safetensors", out, code=0, shows=f"wrote {shown}")
 case("inspect-json-escape", "inspect", "--json", "name_escape.safetensors", code=0, shows="\\u001b[31mred")  # fmt: skip
 case("inspect-markup-model-name", "inspect", "markup_name.py", code=0, shows="[/x]")
 for stem, shows in (("exit0", "sys.exit(0)"), ("exit3", "sys.exit(3)")):

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from paramtool.checkpoint import open_checkpoint
+from paramtool.cli.layout import safe
 from paramtool.cli.options import (
     ModelOptions,
     echo_json,
@@ -118,7 +119,7 @@ def write_and_report(
         echo_json(summary)
         return
     click.echo(
-        f"wrote {', '.join(summary['files'])}: {count(summary['tensors'])} tensors, "
+        f"wrote {', '.join(safe(f) for f in summary['files'])}: {count(summary['tensors'])} tensors, "
         f"{size(summary['nbytes'])}",
         err=True,
     )
@@ -244,7 +245,7 @@ def init(
         return
     render_init(make_console(), report.rows)
     for file in files:
-        click.echo(f"wrote {file}", err=True)
+        click.echo(f"wrote {safe(file)}", err=True)
 
 
 def render_init(console: Any, rows: list[dict[str, Any]]) -> None:
