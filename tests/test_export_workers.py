@@ -134,9 +134,9 @@ def test_a_worker_killed_mid_shard_is_replaced_and_the_bytes_are_the_same(
     assert leftovers(tmp_path) == []
 
 
-def test_forked_workers_start_their_own_fill_threads(tmp_path: Path) -> None:
+def test_workers_start_their_own_fill_threads(tmp_path: Path) -> None:
     # The parent's fill threads are running (a tensor of several chunks was just generated);
-    # workers forked from it must not wait on threads they do not have.
+    # workers (forked from a fork server, never from this process) run fills of their own.
     paramtool.randn(4 * 2**20).compute(name="warm", seed=0)
     source = ModelSource(ModelRecipe(LLAMA, args=LARGER, seed=8))  # tensors of several chunks
     one = write_checkpoint(source, tmp_path / "one", "20MB")

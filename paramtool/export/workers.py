@@ -26,9 +26,11 @@ from paramtool.export.source import Source
 INSTALL_HINT = "pip install 'paramtool[distributed]'"
 #: Times a shard's task is run again after its worker failed or was killed.
 RETRIES = 3
-#: How local workers start. Forking the command (Linux) takes a fraction of a second and
-#: shares its imports and built model; spawning re-imports everything (seconds per worker).
-_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
+#: How local workers start. Not forked from the command itself: by then it runs threads (the
+#: client's event loop, fill threads) whose locks a forked child can inherit held, a hang seen
+#: under load. A fork server is a fresh single-threaded process that workers fork from (about a
+#: second to start once); spawning each worker re-imports everything (seconds per worker).
+_START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 #: Local workers run one long task each: no statistical profiler sampling their stacks.
 _LOCAL_CONFIG = {
     "distributed.worker.multiprocessing-method": _START_METHOD,
