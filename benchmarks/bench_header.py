@@ -2,12 +2,16 @@
 
 Prints, for each N, the median of several runs of:
 
-- the reference library opening the file and listing its names (``safe_open`` + ``keys()``);
-- paramtool's validating header parse (``read_header``) and ``open_checkpoint``;
-- the whole ``paramtool inspect --json`` and ``paramtool stats`` processes (wall time and
-  peak RSS, with ``/usr/bin/time``-style accounting from ``wait4``);
+- the reference library's header parse as its user writes it, as a whole process:
+  ``safe_open(path, "np")``, then every name's ``get_slice(name).get_shape()`` and
+  ``.get_dtype()``;
+- paramtool's validating header parse (``read_header``) and ``open_checkpoint``, in-process,
+  beside the same reference loop in-process;
+- the whole ``paramtool inspect --json``, ``paramtool inspect`` (output piped) and
+  ``paramtool stats`` processes;
 
-and the ratios to the reference. Linear scaling shows as equal per-tensor times across N.
+with CPU and wall seconds, peak RSS (``/usr/bin/time``'s ``%M``, from ``wait4``), and the ratios
+of CPU seconds to the reference. Linear scaling shows as equal per-tensor times across N.
 
     python benchmarks/bench_header.py [N ...] [--runs 3]
 """
@@ -54,23 +58,33 @@ def median_time(func: Callable[[], object], runs: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def process(args: list[str], runs: int) -> tuple[float, float, float]:
-    """Median wall and CPU seconds, and peak RSS (MB), of ``python -m paramtool ARGS``."""
+REFERENCE = """
+import sys
+from safetensors import safe_open
+with safe_open(sys.argv[1], "np") as f:
+    for name in f.keys():
+        part = f.get_slice(name)
+        part.get_shape(), part.get_dtype()
+"""
+
+
+def process(command: list[str], runs: int) -> tuple[float, float, float]:
+    """Median wall and CPU seconds, and peak RSS (MB), of a process (output discarded)."""
     walls, cpus, peaks = [], [], []
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "paramtool", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         walls.append(time.perf_counter() - start)
         cpus.append(usage.ru_utime + usage.ru_stime)
         peaks.append(usage.ru_maxrss / 1024)
         if os.waitstatus_to_exitcode(status) not in (0, 1):
-            raise SystemExit(f"paramtool {' '.join(args)} failed")
+            raise SystemExit(f"{' '.join(command)} failed")
     return statistics.median(walls), statistics.median(cpus), max(peaks)
+
+
+def paramtool(*args: str) -> list[str]:
+    return [sys.executable, "-m", "paramtool", *args]
 
 
 def main() -> None:
@@ -88,12 +102,25 @@ def main() -> None:
             # written by a child and measured before anything is loaded here: a forked child
             # starts with its parent's peak RSS
             subprocess.run([sys.executable, __file__, str(n), "--write", str(path)], check=True)
-            inspect = process(["inspect", str(path), "--json"], options.runs)
-            stats = process(["stats", str(path)], options.runs)
-            report(n, path, inspect, stats, options.runs)
+            figures = [
+                (
+                    "reference header parse (process)",
+                    process([sys.executable, "-c", REFERENCE, str(path)], options.runs),
+                ),  # fmt: skip
+                (
+                    "inspect --json (process)",
+                    process(paramtool("inspect", str(path), "--json"), options.runs),
+                ),  # fmt: skip
+                (
+                    "inspect, piped (process)",
+                    process(paramtool("inspect", str(path)), options.runs),
+                ),  # fmt: skip
+                ("stats (process)", process(paramtool("stats", str(path)), options.runs)),
+            ]
+            report(n, path, figures, options.runs)
 
 
-def report(n: int, path: Path, inspect: tuple, stats: tuple, runs: int) -> None:
+def report(n: int, path: Path, figures: list[tuple[str, tuple]], runs: int) -> None:
     """Measure the in-process parses and print everything, ratios on CPU seconds."""
     from safetensors import safe_open
 
@@ -101,21 +128,23 @@ def report(n: int, path: Path, inspect: tuple, stats: tuple, runs: int) -> None:
 
     def reference() -> None:
         with safe_open(str(path), framework="numpy") as f:
-            list(f.keys())
+            for name in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+                part = f.get_slice(name)
+                part.get_shape(), part.get_dtype()
 
     ref = median_time(reference, runs)
     rows = [
-        ("reference safe_open + keys", ref, None),
-        ("read_header", median_time(lambda: read_header(path), runs), None),
-        ("open_checkpoint", median_time(lambda: open_checkpoint(path), runs), None),
-        ("inspect --json (process)", inspect[:2], inspect[2]),
-        ("stats (process)", stats[:2], stats[2]),
+        ("reference parse (in-process)", ref, ref[1], None),
+        ("read_header", median_time(lambda: read_header(path), runs), ref[1], None),
+        ("open_checkpoint", median_time(lambda: open_checkpoint(path), runs), ref[1], None),
     ]
+    ref_process = figures[0][1][1]
+    rows += [(label, (wall, cpu), ref_process, rss) for label, (wall, cpu, rss) in figures]
     print(f"{n:,} tensors (file {path.stat().st_size / 1e6:.0f} MB), medians of {runs}")
-    for label, (wall, cpu), rss in rows:
+    for label, (wall, cpu), base, rss in rows:
         peak = f", peak RSS {rss:.0f} MB" if rss is not None else ""
         print(
-            f"  {label:28s} wall {wall:7.2f} s  cpu {cpu:7.2f} s  x{cpu / ref[1]:5.1f} cpu of "
+            f"  {label:32s} wall {wall:7.2f} s  cpu {cpu:7.2f} s  x{cpu / base:5.1f} cpu of "
             f"reference  ({cpu / n * 1e6:.1f} us/tensor){peak}"
         )
 

@@ -30,7 +30,7 @@ PARAMETER, BUFFER, TENSOR = "parameter", "buffer", "tensor"
 _LITERAL: dict[Any, str] = {None: "null", True: "true", False: "false"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TensorRow:
     """One tensor name.
 
@@ -57,6 +57,26 @@ class TensorRow:
     tied_to: str | None = None
     tie_group: int | None = None
     persistent: bool = True
+
+    def __init__(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: str,
+        numel: int,
+        nbytes: int,
+        kind: str = TENSOR,
+        trainable: bool | None = None,
+        tied_to: str | None = None,
+        tie_group: int | None = None,
+        persistent: bool = True,
+    ) -> None:
+        # one update of the instance dict, not ten frozen-field sets: a checkpoint may list
+        # a million rows
+        self.__dict__.update(
+            name=name, shape=shape, dtype=dtype, numel=numel, nbytes=nbytes, kind=kind,
+            trainable=trainable, tied_to=tied_to, tie_group=tie_group, persistent=persistent,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -326,15 +346,11 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
 
 def _checkpoint_inventory(checkpoint: Checkpoint, source: str | None) -> Inventory:
     labels: dict[Any, str] = {}  # one name lookup per dtype, not per tensor
-    rows = [
-        _row(
-            e.name,
-            e.shape,
-            labels.get(e.dtype) or labels.setdefault(e.dtype, e.dtype_name),
-            nbytes=e.nbytes,
-        )  # fmt: skip
-        for e in checkpoint.entries
-    ]
+    rows = []
+    for e in checkpoint.entries:  # _row's work, inlined: a checkpoint may hold millions
+        shape = tuple(map(int, e.shape))
+        label = labels.get(e.dtype) or labels.setdefault(e.dtype, e.dtype_name)
+        rows.append(TensorRow(e.name, shape, label, math.prod(shape), int(e.nbytes)))
     tied = checkpoint.tied  # only names the file does not store, each tied to a stored one
     ties: list[list[str]] = []
     if tied:  # a file of a million tensors and no ties skips the grouping
