@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import struct
 import tracemalloc
 from pathlib import Path
 
@@ -18,27 +17,17 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
+from benchmarks.bench_header import write_file
 from paramtool.cli.json_output import EncodedItems, write_json
 from paramtool.report import Inventory, TensorRow, inventory_stats, tensor_stats
 from tests.cli_support import invoke, validate, write_checkpoint
 
 
-def _many_scalars(path: Path, n: int) -> Path:
-    """A valid file of ``n`` one-element float32 tensors (header written directly: fast)."""
-    header = {
-        f"layers.{i // 10}.w{i % 10}": {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]}
-        for i in range(n)
-    }  # fmt: skip
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw + np.arange(n, dtype=np.float32).tobytes())
-    return path
-
-
 def test_inspect_json_of_200k_tensors_builds_no_dict_per_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = _many_scalars(tmp_path / "many.safetensors", 200_000)
+    path = tmp_path / "many.safetensors"
+    write_file(path, 200_000)  # the benchmark's file of one-element tensors
     with safe_open(str(path), "np") as f:
         names = list(f.keys())
     calls = []
