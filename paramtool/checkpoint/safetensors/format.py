@@ -96,12 +96,19 @@ def numpy_dtype(code: str, where: str) -> np.dtype:
     Raises:
         SafetensorsError: the code is a sub-byte dtype (F4, F6_*).
     """
-    if code not in DTYPES:
-        raise SafetensorsError(
-            f"{where}: dtype {code} ({dtype_bits(code)}-bit) is listed but its data cannot be "
-            "read: numpy has no sub-byte dtypes"
-        )
-    return DTYPES[code]
+    dtype = _NUMPY.get(code)
+    if dtype is None:
+        if code not in DTYPES:
+            raise SafetensorsError(
+                f"{where}: dtype {code} ({dtype_bits(code)}-bit) is listed but its data cannot "
+                "be read: numpy has no sub-byte dtypes"
+            )
+        dtype = _NUMPY[code] = DTYPES[code]
+    return dtype
+
+
+#: The numpy dtypes looked up so far (one lookup per code, not per tensor read).
+_NUMPY: dict[str, np.dtype] = {}
 
 
 class TensorInfo(NamedTuple):
