@@ -4,7 +4,8 @@ For each target: wall time (median of several runs) and peak resident memory, in
 library calls behind ``inspect``) and through a real ``python -m paramtool inspect`` process.
 The checkpoint is LLaMA-2-7B-shaped in bfloat16 (13.5 GB), written sparse in a temporary folder
 (a valid safetensors file whose data pages are never touched). When the reference
-``safetensors`` library is installed, its ``safe_open`` header read is timed beside it.
+``safetensors`` library is installed, its header read (``safe_open``, then each name's shape
+and dtype) is timed beside it.
 
 Run: ``python benchmarks/bench_inspect.py [--runs N]``.
 """
@@ -109,7 +110,8 @@ def reference_header_read(path: Path, runs: int) -> float | None:
     def read() -> None:
         with safe_open(str(path), "np") as f:
             for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
-                f.get_slice(key).get_shape()
+                part = f.get_slice(key)
+                part.get_shape(), part.get_dtype()
 
     return median_seconds(read, runs)
 
