@@ -78,20 +78,22 @@ def _overlap_groups(state: Mapping[str, Any], kept: dict[str, list[str]]) -> lis
     spans.sort(key=lambda s: s[:2])
     groups: list[list[str]] = []
     current: list[tuple[Any, ...]] = []
+    high = 0  # the end of the current group's bytes, kept as it grows (no rescan per span)
     for span in spans:
-        if current and span[0] < max(s[1] for s in current) and _shares(span[3], current):
+        if current and span[0] < high and _shares(span[3], current):
             current.append(span)
+            high = max(high, span[1])
             continue
         if len(current) > 1:
             groups.append([n for s in current for n in kept[s[2]]])
-        current = [span]
+        current, high = [span], span[1]
     if len(current) > 1:
         groups.append([n for s in current for n in kept[s[2]]])
     return groups
 
 
 def _shares(array: np.ndarray, others: list[tuple[Any, ...]]) -> bool:
-    for other in others:
+    for other in reversed(others):  # the latest views are the likeliest to share
         try:
             if np.shares_memory(array, other[3], max_work=_OVERLAP_WORK):
                 return True
