@@ -117,7 +117,7 @@ def tensor_stats(name: str, array: Any) -> TensorStats:
 SMALL = 256
 
 #: Elements per batch of small tensors.
-BATCH = 1 << 18
+BATCH = 1 << 16
 
 
 def inventory_stats(
