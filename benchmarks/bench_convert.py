@@ -8,7 +8,7 @@ Writes a ``.bin`` of SIZE (default 1 GB; 4096 x 4096 float32 tensors, as a model
 
 Prints each side's median wall time and peak RSS (from ``wait4``) over the runs, the speed
 ratio (PyTorch time / paramtool time: above 1.0 means paramtool is faster), and checks that
-both outputs hold the same bytes. Needs torch and safetensors (``/work/torchenv``).
+both outputs hold the same bytes. Needs torch and safetensors (run it in an environment with both).
 
     python benchmarks/bench_convert.py [--size-mb 1024] [--runs 3]
 """

@@ -9,7 +9,7 @@ time: 1.0 is as fast) and the largest difference of the logits.
 
     python benchmarks/bench_forward.py [--repeat 5] [--tokens 256] [--threads N]
 
-Needs PyTorch (run it in an environment with both, e.g. /work/torchenv).
+Needs PyTorch (run it in an environment with both).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> None:
     try:
         import torch  # noqa: PLC0415
     except ImportError:
-        sys.exit("bench_forward needs PyTorch installed (e.g. run it with /work/torchenv)")
+        sys.exit("bench_forward needs PyTorch installed beside paramtool")
     if args.threads:
         torch.set_num_threads(args.threads)
     r = bench_gpt2(args.repeat, args.tokens)

@@ -9,7 +9,7 @@ run, each as whole processes (median of ``--runs``, wall time and peak RSS):
 - ``paramtool inspect sample_models/llama.py`` (the same model written against paramtool), to
   show what running a torch file adds;
 - PyTorch building the same file on the meta device, run by ``--torch-python`` (default
-  /work/torchenv/bin/python) when that interpreter exists.
+  this interpreter) when that interpreter has torch.
 
 In-process figures (construction only, imports excluded) are printed beside them. The
 processes run as an installed paramtool does: bytecode cached (in a temporary
@@ -81,7 +81,7 @@ def in_process(runs: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--torch-python", default="/work/torchenv/bin/python")
+    parser.add_argument("--torch-python", default=sys.executable)
     options = parser.parse_args()
     paramtool = [sys.executable, "-m", "paramtool", "inspect"]
     seconds, mb, out = whole_process([*paramtool, str(MODEL), "--arg", "size=70b"], options.runs)
@@ -94,14 +94,20 @@ def main() -> None:
           f"  (torch file / sample: {seconds / s_seconds:.2f}x)")  # fmt: skip
     version, _, _ = whole_process([sys.executable, "-m", "paramtool", "--version"], options.runs)
     print(f"paramtool --version (start-up alone):       {version:.3f} s")
-    if Path(options.torch_python).exists():
+    has_torch = (
+        Path(options.torch_python).exists()
+        and not subprocess.run(
+            [options.torch_python, "-c", "import torch"], capture_output=True
+        ).returncode
+    )
+    if has_torch:
         t_seconds, t_mb, t_out = whole_process(
             [options.torch_python, "-c", TORCH_META], options.runs
         )
         print(f"PyTorch on meta (same file, 70b):            {t_seconds:.3f} s, {t_mb:.0f} MB"
               f"  [{int(t_out):,} parameters]; paramtool is {t_seconds / seconds:.1f}x faster")  # fmt: skip
     else:
-        print(f"PyTorch side skipped: {options.torch_python} not found")
+        print(f"PyTorch side skipped: {options.torch_python} has no torch (--torch-python)")
     file_build, sample_build = in_process(options.runs)
     print(f"in-process build (imports excluded): torch file {file_build * 1e3:.0f} ms, "
           f"sample {sample_build * 1e3:.0f} ms")  # fmt: skip

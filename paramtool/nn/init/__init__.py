@@ -11,7 +11,9 @@ May import ``paramtool.core`` and ``paramtool.nn``'s Module/Parameter; nothing a
 from __future__ import annotations
 
 from paramtool.nn.init.functions import *  # noqa: F403
-from paramtool.nn.init.functions import (  # noqa: F401 - torch.nn.init's private helpers, used by model files  # noqa: F401 - PyTorch's deprecated names, which warn
+
+# torch.nn.init's private fan helpers (model files call them) and PyTorch's deprecated names
+from paramtool.nn.init.functions import (  # noqa: F401
     __all__,
     _calculate_correct_fan,
     _calculate_fan_in_and_fan_out,
