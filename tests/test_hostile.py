@@ -14,6 +14,7 @@ import os
 import pickle
 import pty
 import re
+import stat
 import struct
 import subprocess
 import sys
@@ -212,6 +213,13 @@ MODEL_FILES = {
     "huge.py": MODEL
     + "model = nn.Linear(10**6, 10**6)  # a 4 TB weight: inspect works, values cannot\n",
 }
+#: A model whose own override of a traversal raises once it is built (the raise is on line 9).
+for method in ("named_parameters", "state_dict"):
+    MODEL_FILES[f"raises_{method}.py"] = MODEL + (
+        "class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        f"        self.l = nn.Linear(2, 2)\n\n    def {method}(self, *args, **kwargs):\n"
+        f"        raise ValueError('no {method} here')\n\n\nmodel = M()\n"
+    )
 
 
 def _model_files(folder: Path) -> None:
@@ -325,6 +333,21 @@ for bad in ("normal:std=nan", "normal:std=1e400"):
     case(f"export-scheme-{bad}", "export", "--model", "ok.py", "--scheme", bad, "out.safetensors", shows="finite")  # fmt: skip
 for out in ("", ".", "/"):
     case(f"export-out-{out or 'empty'}", "export", "--model", "ok.py", out, code=2, shows="OUT")
+# The model's own method raising after it is built is the model file's error, named with its line.
+for method in ("named_parameters", "state_dict"):
+    shows = f"raises_{method}.py:10: ValueError: no {method} here"
+    for command in ("inspect", "stats", "init"):
+        case(f"{command}-raises-{method}", command, f"raises_{method}.py", shows=shows)
+    case(f"export-raises-{method}", "export", "--model", f"raises_{method}.py", "out.safetensors", shows=shows)  # fmt: skip
+    case(f"diff-raises-{method}", "diff", f"raises_{method}.py", "ok.py", shows=shows)
+# An OUT that exists and is neither a file nor a folder is never replaced.
+case("export-out-fifo", "export", "--model", "ok.py", "fifo.safetensors", code=2, shows="not a regular file")  # fmt: skip
+case("convert-out-fifo", "convert", "good.safetensors", "fifo.safetensors", code=2, shows="not a regular file")  # fmt: skip
+# A filter matching no name in either input is no comparison: not "0/0 same".
+case("diff-filter-no-match", "diff", "good.safetensors", "good.safetensors", "--filter", "nope*", shows="no tensor name matches 'nope*'")  # fmt: skip
+for bad in ("0", "-1", "0.5", "12XB"):
+    case(f"export-max-shard-size-{bad}", "export", "--model", "ok.py", "--max-shard-size", bad, "out", code=2, shows="'--max-shard-size'")  # fmt: skip
+    case(f"convert-max-shard-size-{bad}", "convert", "good.safetensors", "out", "--max-shard-size", bad, code=2, shows="'--max-shard-size'")  # fmt: skip
 case("check-input-too-large", "check", "ok.py", "--input", "100000000,100000000", code=2, shows="memory")  # fmt: skip
 
 
@@ -469,3 +492,23 @@ def test_seeds_are_64_bit_as_in_pytorch() -> None:
         with pytest.raises(ValueError, match="seed must be within"):
             paramtool.manual_seed(bad)
     paramtool.manual_seed(0)
+
+
+@pytest.mark.parametrize("name", ["export-out-fifo", "convert-out-fifo"])
+def test_a_fifo_out_is_left_as_it_was(outcomes: dict[str, tuple[Outcome, Path]], name: str) -> None:  # fmt: skip
+    _, folder = outcomes[name]
+    assert stat.S_ISFIFO((folder / "fifo.safetensors").stat().st_mode)
+
+
+def test_a_bug_of_paramtool_in_a_traversal_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # fmt: skip
+    from paramtool.models.loader import load_model  # noqa: PLC0415
+    from paramtool.nn import Module  # noqa: PLC0415
+
+    (tmp_path / "ok.py").write_text(MODEL_FILES["ok.py"])
+
+    def broken(self: Module, *args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("paramtool's own bug")
+
+    monkeypatch.setattr(Module, "state_dict", broken)
+    with pytest.raises(ZeroDivisionError, match="own bug"):
+        load_model(tmp_path / "ok.py")

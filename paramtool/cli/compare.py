@@ -242,7 +242,8 @@ def diff_command(
     similarity. Complex values are compared in full; NaN matches NaN and an infinity the
     same infinity. A model file is built with the model options and initialised with
     --scheme/--rule/--seed as export would, so a model and its export compare equal.
-    Exits 1 when they differ beyond |a - b| <= atol + rtol * |b|.
+    Exits 1 when they differ beyond |a - b| <= atol + rtol * |b|, or when --filter
+    matches no name in either.
     """
     if (scheme or rules or seed is not None or model_options != ModelOptions()) and not any(
         map(is_model_file, (a, b))
@@ -251,6 +252,8 @@ def diff_command(
     sides = (_side(t, model_options, scheme, rules, seed, checkpoint_options) for t in (a, b))
     left, right = sides
     left, right = left.filtered(pattern), right.filtered(pattern)
+    if pattern and not left.rows and not right.rows:  # "0/0 same" would be a false success
+        raise click.ClickException(f"no tensor name matches {pattern!r} in A or B (--filter)")
     with progress("comparing", max(left.totals.nbytes, right.totals.nbytes)) as advance:
         result = diff(left, right, atol=atol, rtol=rtol, progress=advance)
     if as_json:

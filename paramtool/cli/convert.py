@@ -21,7 +21,7 @@ def convert(
     out: str,
     dtype: str | None,
     checkpoint_options: CheckpointOptions,
-    max_shard_size: str | None,
+    max_shard_size: int | None,
     meta: tuple[str, ...],
     workers: int | None,
     scheduler: str | None,

@@ -20,7 +20,13 @@ from paramtool.cli.options import (
 from paramtool.cli.progress import progress
 from paramtool.cli.render import count, emit, make_console, number, shape, size, table
 from paramtool.errors import ExportError, ParamtoolError
-from paramtool.export import ModelRecipe, ModelSource, check_target, write_checkpoint
+from paramtool.export import (
+    ModelRecipe,
+    ModelSource,
+    check_target,
+    parse_size,
+    write_checkpoint,
+)
 from paramtool.models.loader import DEFAULT_MODEL_FILE, split_assignments
 from paramtool.nn.init.schemes import InitReport
 from paramtool.report.stats import add_init_stats
@@ -54,10 +60,22 @@ def target(out: str, folder: bool) -> Path:
         raise click.BadParameter(str(exc), param_hint="'OUT'") from None
 
 
+class ShardSize(click.ParamType):
+    """A positive size such as 5GB, 500MB or 10KiB; anything else is a usage error (exit 2)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return parse_size(value)
+        except ParamtoolError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def output_options(func: Any) -> Any:
     """``--max-shard-size``, ``--metadata``, ``--workers`` and ``--scheduler`` (export, convert)."""
     options = [
-        click.option("--max-shard-size", metavar="SIZE", help="Shard into a folder, e.g. 5GB, 500MB."),
+        click.option("--max-shard-size", type=ShardSize(), metavar="SIZE", help="Shard into a folder, e.g. 5GB, 500MB."),
         click.option(
             "--metadata", "meta", metavar="KEY=VALUE", multiple=True,
             help="Metadata stored in the file (repeatable).",
@@ -79,7 +97,7 @@ def output_options(func: Any) -> Any:
 
 def output_path(
     out: str,
-    max_shard_size: str | None,
+    max_shard_size: int | None,
     workers: int | None,
     scheduler: str | None,
     meta: tuple[str, ...],
@@ -100,7 +118,7 @@ def output_path(
 def write_and_report(
     source: Any,
     path: Path,
-    max_shard_size: str | None,
+    max_shard_size: int | None,
     metadata: dict[str, str],
     workers: int | None,
     scheduler: str | None,
@@ -155,7 +173,7 @@ def export(
     source: str | None,
     strict: bool,
     dtype: str | None,
-    max_shard_size: str | None,
+    max_shard_size: int | None,
     meta: tuple[str, ...],
     workers: int | None,
     scheduler: str | None,

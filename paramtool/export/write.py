@@ -36,7 +36,8 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
     Raises:
         ExportError: an empty path, one with a NUL, the filesystem root or a folder holding the
             current directory (it would be swapped away), a symbolic link to a folder, a
-            mount point, or a path whose kind does not match.
+            mount point, or a path whose kind does not match (a FIFO or a device is neither a
+            file nor a folder).
     """
     text = os.fspath(out)
     if not text.strip():
@@ -57,6 +58,8 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
         raise ExportError(f"{text}: exists and is not a folder")
     if not folder and path.is_dir():
         raise ExportError(f"{text}: is a folder; a .safetensors file was asked for")
+    if not folder and path.exists() and not path.is_file():  # a FIFO, a device, a socket
+        raise ExportError(f"{text}: exists and is not a regular file")
     return path
 
 

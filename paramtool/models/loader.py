@@ -41,7 +41,13 @@ from typing import Any, TextIO
 
 from paramtool.errors import ModelLoadError
 from paramtool.models.conventions import config_arguments, root_classes
-from paramtool.models.runner import EscapedOutput, contained, describe_failure, run_file
+from paramtool.models.runner import (
+    EscapedOutput,
+    contained,
+    describe_failure,
+    has_user_frame,
+    run_file,
+)
 from paramtool.models.structure import check_structure
 from paramtool.models.torch_scope import missing_error, torch_scope
 
@@ -195,7 +201,28 @@ def load_model(
         if missing is not None and missing.used:
             raise missing_error(missing.used, path)
     check_structure(model, path)
+    with contextlib.redirect_stdout(printed), contained():
+        _traverse(model, path)
     return model
+
+
+def _traverse(model: Any, path: Path) -> None:
+    """Run the traversals reports and exports make, so the model's own overrides of them fail here.
+
+    A model class may override ``state_dict`` or ``named_parameters``; when its code raises, the
+    error names the model file and line. An exception that did not pass through the model file's
+    code is paramtool's own and keeps its traceback.
+    """
+    try:
+        list(model.named_parameters(remove_duplicate=False))
+        list(model.named_buffers(remove_duplicate=False))
+        list(model.named_modules(remove_duplicate=False))
+        model.state_dict(keep_vars=True)
+    except BaseException as exc:
+        if not has_user_frame(exc, path):
+            raise
+        when = "while listing the model's tensors"
+        raise ModelLoadError(describe_failure(exc, path, when)) from exc
 
 
 def _missing_package(exc: BaseException) -> Any:

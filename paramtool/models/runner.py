@@ -221,6 +221,11 @@ def describe_failure(exc: BaseException, path: Path, when: str) -> str:
     return f"{where}: {detail} ({when})"
 
 
+def has_user_frame(exc: BaseException, path: Path) -> bool:
+    """Whether ``exc`` passed through code of the model file (or of its folder)."""
+    return _user_frame(exc, path) is not None
+
+
 def _user_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
     """The deepest traceback frame that runs in the model file (or its folder)."""
     target = path.resolve()
