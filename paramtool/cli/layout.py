@@ -60,6 +60,12 @@ def safe(text: object) -> str:
     return "".join(c if c.isprintable() else _escape(c) for c in text)
 
 
+def _safe_column(values: Sequence[object]) -> list[str]:
+    """:func:`safe` of each value, in one pass when all are printable text."""
+    texts = [value if type(value) is str else str(value) for value in values]
+    return texts if "".join(texts).isprintable() else list(map(safe, texts))
+
+
 def _escape(char: str) -> str:
     code = ord(char)
     return (
@@ -189,14 +195,46 @@ class Table:
         """Add a row; each value is shown as text, unprintable characters escaped."""
         self.rows.append([safe(v) for v in values])
 
+    def add_columns(self, *columns: Sequence[object]) -> None:
+        """Add rows given column by column (one sequence per heading, all of one length)."""
+        texts = [_safe_column(column) for column in columns]
+        self.rows.extend(map(list, zip(*texts, strict=True)))
+
     def render(self, out: Output) -> list[str]:
         """The table's lines for ``out``: whole on a pipe, fitted on a terminal."""
+        if out.width is None:
+            return self._piped(out)
         columns = list(range(len(self.columns)))
         rows = [list(row) for row in self.rows]
         widths = self._widths(columns, rows)
         if out.width is not None:
             columns, rows, widths = self._fit(out.width, columns, rows)
         return self._lines(out, columns, rows, widths)
+
+    def _piped(self, out: Output) -> list[str]:
+        """Every row whole, laid out column by column (the same lines :meth:`_lines` makes)."""
+        padded = []
+        last = len(self.columns) - 1
+        for i, heading in enumerate(self.columns):
+            column = [heading, *(row[i] for row in self.rows)]
+            right = heading in self.numeric
+            if "".join(column).isascii():
+                width = max(map(len, column))
+                if right:
+                    column = [value.rjust(width) for value in column]
+                elif i < last:  # trailing spaces are stripped from each line anyway
+                    column = [value.ljust(width) for value in column]
+            else:
+                counts = list(map(cells, column))
+                width = max(counts)
+                pads = [" " * (width - n) for n in counts]
+                pairs = (pads, column) if right else (column, pads)
+                column = list(map(str.__add__, *pairs))
+            padded.append(column)
+        lines = [GAP.join(parts).rstrip() for parts in zip(*padded, strict=True)]
+        if out.styled:  # the rule line is as wide as the terminal allows: none here
+            lines[0:1] = [out.bold(lines[0]), ""]
+        return lines
 
     def _widths(self, columns: list[int], rows: list[list[str]]) -> dict[int, int]:
         return {i: max([cells(self.columns[i])] + [cells(row[i]) for row in rows]) for i in columns}

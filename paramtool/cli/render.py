@@ -47,7 +47,7 @@ def size(nbytes: int) -> str:
 
 def shape(dims: Sequence[int]) -> str:
     """``(768, 2304)`` -> ``[768, 2304]``; a 0-d tensor is ``[]``."""
-    return "[" + ", ".join(str(d) for d in dims) + "]"
+    return "[" + ", ".join(map(str, dims)) + "]"
 
 
 def number(value: float | None) -> str:
@@ -94,10 +94,15 @@ def render_rows(console: Output, inventory: Inventory) -> None:
     model = inventory.kind == "model"
     columns = ["name", "shape", "dtype", "params"] + (["trainable"] if model else []) + ["tied"]
     out = table(console, columns, numeric=["params"], wrap=["name", "tied"])
-    for row in inventory.rows:
-        cells = [row.name, shape(row.shape), row.dtype, count(row.numel)]
-        cells += [trainable_mark(row)] if model else []
-        out.add_row(*cells, tie_mark(row))
+    rows = inventory.rows
+    values = [
+        [row.name for row in rows],
+        [shape(row.shape) for row in rows],
+        [row.dtype for row in rows],
+        [count(row.numel) for row in rows],
+    ]
+    values += [[trainable_mark(row) for row in rows]] if model else []
+    out.add_columns(*values, [tie_mark(row) for row in rows])
     emit(console, out)
 
 
@@ -184,18 +189,14 @@ def render_stats(console: Output, stats: Sequence[TensorStats]) -> None:
     """Per-tensor statistics, then a NaN/Inf summary line."""
     columns = ["name", "numel", "mean", "std", "min", "max", "zeros", "nan", "inf"]
     out = table(console, columns, numeric=columns[1:])
-    for s in stats:
-        out.add_row(
-            s.name,
-            count(s.numel),
-            number(s.mean),
-            number(s.std),
-            number(s.min),
-            number(s.max),
-            f"{s.zero_fraction:.1%}",
-            count(s.nan),
-            count(s.inf),
-        )
+    out.add_columns(
+        [s.name for s in stats],
+        [count(s.numel) for s in stats],
+        *([number(getattr(s, key)) for s in stats] for key in ("mean", "std", "min", "max")),
+        [f"{s.zero_fraction:.1%}" for s in stats],
+        [count(s.nan) for s in stats],
+        [count(s.inf) for s in stats],
+    )
     emit(console, out)
     bad = [s.name for s in stats if not s.finite]
     summary = (

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from paramtool.checkpoint.safetensors.format import (
+    _NUMPY,
     Header,
     TensorInfo,
     header_from_bytes,
@@ -65,18 +66,27 @@ def array_from(mapping: Any, header: Header, info: TensorInfo, path: object) -> 
         SafetensorsError: the tensor's dtype (F4, F6_*) or shape (more than 64 dimensions, a
             dimension of 2**63 or more) cannot be held by numpy.
     """
-    where = f"{path}: tensor {info.name!r}"
-    dtype = numpy_dtype(info.dtype, where)
-    if len(info.shape) > MAX_NDIM or any(d > _MAX_DIM for d in info.shape):
+    shape = info.shape
+    dtype = _NUMPY.get(info.dtype)  # the message is only written when something is wrong
+    if dtype is None:
+        dtype = numpy_dtype(info.dtype, _where(path, info))
+    if len(shape) > MAX_NDIM or max(shape, default=0) > _MAX_DIM:
         raise SafetensorsError(
-            f"{where}: numpy cannot hold a shape of {len(info.shape)} dimensions, the largest "
-            f"{max(info.shape)} (at most {MAX_NDIM} dimensions, each below 2**63)"
+            f"{_where(path, info)}: numpy cannot hold a shape of {len(shape)} dimensions, the "
+            f"largest {max(shape)} (at most {MAX_NDIM} dimensions, each below 2**63)"
         )
     if info.nbytes == 0:
-        return np.empty(info.shape, dtype)
-    offset = header.data_start + info.begin
-    flat = np.frombuffer(mapping, dtype=dtype, count=info.numel, offset=offset)
-    return native(flat.reshape(info.shape))
+        return np.empty(shape, dtype)
+    flat = np.frombuffer(mapping, dtype, info.numel, header.data_start + info.begin)
+    return flat.reshape(shape) if _LITTLE else native(flat.reshape(shape))
+
+
+def _where(path: object, info: TensorInfo) -> str:
+    return f"{path}: tensor {info.name!r}"
+
+
+#: Stored bytes are already in the host's order.
+_LITTLE = sys.byteorder == "little"
 
 
 def load_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
