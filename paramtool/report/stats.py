@@ -137,13 +137,20 @@ def inventory_stats(
     rows = inventory.unique_rows()
     result: list[TensorStats | None] = [None] * len(rows)
     batches: dict[tuple[int, np.dtype], list[tuple[int, np.ndarray]]] = {}
+    values = inventory.values
     for i, row in enumerate(rows):
-        array = np.asarray(to_host(inventory.values(row.name)))
-        if 0 < array.size <= SMALL and array.dtype.kind != "c":
-            batch = batches.setdefault((array.size, array.dtype), [])
+        array = values(row.name)
+        if type(array) is not np.ndarray:
+            array = np.asarray(to_host(array))
+        size = array.size
+        if 0 < size <= SMALL and array.dtype.kind != "c":
+            key = (size, array.dtype)
+            batch = batches.get(key)
+            if batch is None:
+                batch = batches[key] = []
             batch.append((i, array))
-            if len(batch) * array.size >= BATCH:
-                _measure_batch(rows, batches.pop((array.size, array.dtype)), result)
+            if len(batch) * size >= BATCH:
+                _measure_batch(rows, batches.pop(key), result)
         else:
             result[i] = tensor_stats(row.name, array)
         if progress is not None:
@@ -162,7 +169,8 @@ def _measure_batch(
     merge of :func:`tensor_stats` (from nothing, one chunk) is applied with the same float
     operations; a tensor holding NaN or Inf is measured alone.
     """
-    values = np.stack([a.reshape(-1) for _, a in batch]).astype(np.float64)
+    flat = np.concatenate([a for _, a in batch], axis=None)  # one row of values per tensor
+    values = flat.reshape(len(batch), -1).astype(np.float64)
     size = values.shape[1]
     finite = np.isfinite(values).all(axis=1)
     zeros = (values == 0).sum(axis=1).tolist()
