@@ -189,7 +189,7 @@ class Table:
         self.columns = list(columns)
         self.numeric = set(numeric)
         self.names = set(self.columns[:1] if names is None else names)
-        self.rows: list[list[str]] = []
+        self.rows: list[Sequence[str]] = []
 
     def add_row(self, *values: object) -> None:
         """Add a row; each value is shown as text, unprintable characters escaped."""
@@ -198,7 +198,7 @@ class Table:
     def add_columns(self, *columns: Sequence[object]) -> None:
         """Add rows given column by column (one sequence per heading, all of one length)."""
         texts = [_safe_column(column) for column in columns]
-        self.rows.extend(map(list, zip(*texts, strict=True)))
+        self.rows.extend(zip(*texts, strict=True))
 
     def render(self, out: Output) -> list[str]:
         """The table's lines for ``out``: whole on a pipe, fitted on a terminal."""
@@ -215,8 +215,9 @@ class Table:
         """Every row whole, laid out column by column (the same lines :meth:`_lines` makes)."""
         padded = []
         last = len(self.columns) - 1
-        for i, heading in enumerate(self.columns):
-            column = [heading, *(row[i] for row in self.rows)]
+        values = list(zip(*self.rows, strict=True)) or [()] * len(self.columns)
+        for i, (heading, cells_of) in enumerate(zip(self.columns, values, strict=True)):
+            column = [heading, *cells_of]
             right = heading in self.numeric
             if "".join(column).isascii():
                 width = max(map(len, column))

@@ -52,7 +52,12 @@ def shape(dims: Sequence[int]) -> str:
 
 def number(value: float | None) -> str:
     """A statistic in 4 significant digits; ``-`` when absent or undefined (NaN)."""
-    return "-" if value is None or value != value else f"{value:.4g}"
+    return numbers([value])[0]
+
+
+def numbers(values: Iterable[float | None]) -> list[str]:
+    """:func:`number` of each value (one call for a column)."""
+    return ["-" if v is None or v != v else f"{v:.4g}" for v in values]
 
 
 def table(
@@ -192,7 +197,7 @@ def render_stats(console: Output, stats: Sequence[TensorStats]) -> None:
     out.add_columns(
         [s.name for s in stats],
         [count(s.numel) for s in stats],
-        *([number(getattr(s, key)) for s in stats] for key in ("mean", "std", "min", "max")),
+        *(numbers([getattr(s, key) for s in stats]) for key in ("mean", "std", "min", "max")),
         [f"{s.zero_fraction:.1%}" for s in stats],
         [count(s.nan) for s in stats],
         [count(s.inf) for s in stats],
