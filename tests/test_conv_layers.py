@@ -89,12 +89,12 @@ def test_layer_errors_match_pytorch(case: dict) -> None:
 
 def test_fractional_max_pool_layer_calls_the_function() -> None:
     """The layer passes its arguments and its ``_random_samples`` buffer on."""
-    from paramtool.nn.functional import pooling  # noqa: PLC0415
+    from paramtool.nn.functional import adaptive_pooling  # noqa: PLC0415
 
     samples = paramtool.rand(2, 3, 2)
     x = paramtool.randn(2, 3, 9, 8)
     layer = nn.FractionalMaxPool2d((2, 3), output_size=(4, 3), _random_samples=samples)
-    expected = pooling.fractional_max_pool2d(x, (2, 3), (4, 3), _random_samples=samples)
+    expected = adaptive_pooling.fractional_max_pool2d(x, (2, 3), (4, 3), _random_samples=samples)
     np.testing.assert_array_equal(layer(x).numpy(), expected.numpy())
     assert repr(layer) == "FractionalMaxPool2d()"
     assert "_random_samples" in dict(layer.named_buffers())

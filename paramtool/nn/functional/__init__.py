@@ -2,8 +2,8 @@
 tensor's array module (numpy or cupy) with gradients.
 
 Every public name of PyTorch's module exists here. The submodules hold the computations
-(activation, linear, loss, attention, normalization, sparse, dropout, conv, pooling, rnn,
-vision); a name whose computation paramtool does not have raises ``NotImplementedError``
+(activation, linear, loss, margin_loss, attention, normalization, sparse, dropout, conv,
+pooling, adaptive_pooling, rnn, vision, spatial); a name whose computation paramtool does not have raises ``NotImplementedError``
 naming it when it is called, so model files that merely import it still load.
 """
 
@@ -46,8 +46,8 @@ TORCH_NAMES = (
 )  # fmt: skip
 
 _SUBMODULES = (
-    "activation", "linear", "loss", "attention", "normalization", "sparse", "dropout", "conv",
-    "pooling", "rnn", "vision",
+    "activation", "linear", "loss", "margin_loss", "attention", "normalization", "sparse",
+    "dropout", "conv", "pooling", "adaptive_pooling", "rnn", "vision", "spatial",
 )  # fmt: skip
 
 
