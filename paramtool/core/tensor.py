@@ -4,7 +4,9 @@ A tensor's state lives in a small storage cell that ``.data``, ``.detach()`` and
 from the tensor share, so ``p.data *= mask`` edits ``p``. A deferred cell holds a
 :class:`~paramtool.core.recipes.Recipe`; it becomes real (an array on its device) the first time
 something needs its values. Elementwise arithmetic, reductions and indexing live in
-``paramtool.core.tensor_ops``.
+``paramtool.core.tensor_ops``; ``requires_grad``, ``backward`` and hooks in
+``paramtool.core.tensor_grad``; ``numpy()``, ``to()`` and the printed form in
+``paramtool.core.tensor_convert``.
 """
 
 from __future__ import annotations
@@ -13,22 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.core import autograd as _autograd
 from paramtool.core import random as _random
 from paramtool.core.device import (
-    CPU,
     Device,
     as_device,
     check_dtype,
     device_of,
-    to_device,
-    to_host,
 )
 from paramtool.core.dtypes import as_dtype, dtype_name, is_floating_point
 from paramtool.core.recipes import Constant, Recipe
+from paramtool.core.tensor_convert import TensorConvert
+from paramtool.core.tensor_grad import _GRAD_DTYPE_NEW, TensorGrad, _check_requires_grad
 from paramtool.core.tensor_ops import TensorOps
-from paramtool.core.tensor_str import values_str, with_suffixes
-from paramtool.core.type_names import legacy_type_name, parse_legacy_type_name
 from paramtool.errors import OutOfMemory
 
 
@@ -97,7 +95,7 @@ class _Cell:
         return self.array
 
 
-class Tensor(TensorOps):
+class Tensor(TensorGrad, TensorConvert, TensorOps):
     """A multi-dimensional array that may be deferred (a recipe, no memory) or real.
 
     Build tensors with the factories (``paramtool.zeros``, ``paramtool.randn``, ...),
@@ -223,68 +221,6 @@ class Tensor(TensorOps):
         """The recipe of a deferred tensor (None once real)."""
         return self._cell.recipe
 
-    @property
-    def requires_grad(self) -> bool:
-        """Whether gradients flow to this tensor (only floating-point tensors can)."""
-        return self._requires_grad
-
-    @requires_grad.setter
-    def requires_grad(self, requires_grad: bool) -> None:
-        _check_requires_grad(self, requires_grad, _GRAD_DTYPE_ATTRIBUTE)
-        _check_leaf(self, requires_grad)
-        self._requires_grad = bool(requires_grad)
-
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place; returns self.
-
-        Raises:
-            RuntimeError: ``requires_grad`` is True and the dtype is not floating-point, or
-                the tensor is computed (not a leaf) and ``requires_grad`` is False.
-        """
-        _check_requires_grad(self, requires_grad, _GRAD_DTYPE_METHOD)
-        _check_leaf(self, requires_grad)
-        self._requires_grad = bool(requires_grad)
-        return self
-
-    # -- autograd ----------------------------------------------------------------------------
-
-    @property
-    def is_leaf(self) -> bool:
-        """True for tensors not computed by a recorded operation (their ``grad_fn`` is None)."""
-        return self.grad_fn is None
-
-    @property
-    def retains_grad(self) -> bool:
-        """Whether a computed tensor keeps its gradient in ``.grad`` (see ``retain_grad``)."""
-        return self._retains_grad
-
-    def retain_grad(self) -> None:
-        """Keep this computed tensor's gradient in ``.grad`` after backward."""
-        _autograd.retain_grad(self)
-
-    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
-                 create_graph: bool = False, inputs: Any = None) -> None:  # fmt: skip
-        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves it uses.
-
-        Args:
-            gradient: The gradient of this tensor; may be omitted for a one-element tensor.
-            retain_graph: Keep the graph for another backward.
-            create_graph: Not supported (raises NotImplementedError when True).
-            inputs: Accumulate only into these tensors.
-        """
-        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
-
-    def register_hook(self, hook: Any) -> _autograd.RemovableHandle:
-        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
-        replacement gradient."""
-        return _autograd.register_hook(self, hook)
-
-    def detach_(self) -> Tensor:
-        """Cut this tensor from the graph in place: it becomes a leaf that needs no grad."""
-        self.grad_fn = None
-        self._requires_grad = False
-        return self
-
     # -- storage -----------------------------------------------------------------------------
 
     @property
@@ -366,101 +302,8 @@ class Tensor(TensorOps):
         """The backing array, materialising the tensor first."""
         return self.materialize()._cell.array
 
-    # -- conversion --------------------------------------------------------------------------
-
-    def numpy(self) -> np.ndarray:
-        """The values as a numpy array sharing memory with the tensor (cpu only)."""
-        if self.device.type != "cpu":
-            raise TypeError(
-                f"can't convert {self.device} device type tensor to numpy. "
-                "Use Tensor.cpu() to copy the tensor to host memory first."
-            )
-        return self._array()
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = self.cpu().numpy()
-        return array if dtype is None else array.astype(dtype)
-
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """Convert device and/or dtype: ``to(device)``, ``to(dtype)``, ``to(other)``,
-        ``to(device, dtype)``; returns self when nothing changes."""
-        device, dtype = parse_to_args(*args, **kwargs)
-        device = self.device if device is None else device
-        dtype = self.dtype if dtype is None else dtype
-        if device == self.device and dtype == self.dtype and not kwargs.get("copy"):
-            return self
-        if self._requires_grad and _autograd._enabled and not self.is_deferred:
-            return _to_recorded(self, device, dtype)
-        cell = _Cell(self.shape, dtype, device)
-        if self.is_deferred:
-            check_dtype(device, dtype)  # fail now, with a clear message, if it cannot live there
-            cell.recipe, cell.stream = self._cell.recipe, self._cell.stream
-        else:
-            array = self._cell.array
-            if dtype != array.dtype:
-                array = (
-                    array.astype(dtype) if device_of(array) == CPU else _astype_gpu(array, dtype)
-                )
-            cell.array = to_device(array, device)
-        return Tensor._from_cell(cell, self.requires_grad and is_floating_point(dtype))
-
-    def cpu(self) -> Tensor:
-        """This tensor on the cpu."""
-        return self.to("cpu")
-
-    def cuda(self, device: int | str | None = None) -> Tensor:
-        """This tensor on a CUDA device."""
-        return self.to(as_device(device if device is not None else "cuda"))
-
-    def type(self, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
-        """The legacy type name (``"paramtool.FloatTensor"``), or this tensor converted.
-
-        Args:
-            dtype: None for the name; else a dtype, or a legacy name (which sets the device
-                too: ``"paramtool.cuda.HalfTensor"``). Returns self when nothing changes.
-            non_blocking: Accepted for PyTorch compatibility; copies are synchronous.
-
-        Raises:
-            DTypeError: ``dtype`` names no dtype, or a string is not a legacy type name.
-        """
-        if dtype is None:
-            return legacy_type_name(self.dtype, self.device)
-        if isinstance(dtype, str):
-            device, dtype = parse_legacy_type_name(dtype)
-            return self.to(device, dtype)
-        return self.to(as_dtype(dtype))
-
-    def type_as(self, other: Tensor) -> Tensor:
-        """This tensor converted to ``other``'s dtype."""
-        return self.to(other.dtype)
-
-    # -- printing ----------------------------------------------------------------------------
-
-    def __repr__(self) -> str:
-        return _format(self, "tensor(")
-
     def __hash__(self) -> int:
         return id(self)
-
-
-# PyTorch's wording differs by where requires_grad is set on a non-floating-point tensor.
-_GRAD_DTYPE_NEW = "Only Tensors of floating point and complex dtype can require gradients"
-_GRAD_DTYPE_ATTRIBUTE = "only Tensors of floating point and complex dtype can require gradients"
-_GRAD_DTYPE_METHOD = "only Tensors of floating point dtype can require gradients"
-
-
-def _check_requires_grad(tensor: Tensor, requires_grad: bool, message: str) -> None:
-    if requires_grad and not tensor.is_floating_point():
-        raise RuntimeError(message)
-
-
-def _check_leaf(tensor: Tensor, requires_grad: bool) -> None:
-    if tensor.grad_fn is not None and not requires_grad:
-        raise RuntimeError(
-            "you can only change requires_grad flags of leaf variables. If you want to use a "
-            "computed variable in a subgraph that doesn't require differentiation use "
-            "var_no_grad = var.detach()."
-        )
 
 
 def _init(tensor: Tensor, cell: _Cell, requires_grad: bool) -> None:
@@ -485,68 +328,6 @@ def _are_sizes(data: tuple[Any, ...]) -> bool:
 
 def _holds_float64(data: Any) -> bool:
     return isinstance(data, np.ndarray | np.generic) and data.dtype == np.float64
-
-
-def _astype_gpu(array: Any, dtype: np.dtype) -> Any:
-    return to_device(to_host(array).astype(dtype), device_of(array))
-
-
-def _to_recorded(tensor: Tensor, device: Device, dtype: np.dtype) -> Tensor:
-    """``tensor.to(device, dtype)`` as a graph node (the gradient goes back cast and moved)."""
-    source_device, source_dtype = tensor.device, tensor.dtype
-    array = tensor._array()
-    if dtype != array.dtype:
-        array = array.astype(dtype) if device_of(array) == CPU else _astype_gpu(array, dtype)
-    array = to_device(array, device)
-
-    def backward(grad: Any) -> tuple[Any]:
-        grad = to_device(grad, source_device)
-        return (grad.astype(source_dtype, copy=False),)
-
-    result = _autograd.record(array, (tensor,), backward, name="ToCopyBackward0")
-    if not is_floating_point(dtype):
-        result.detach_()
-    return result
-
-
-def _names_device(arg: Any) -> bool:
-    if isinstance(arg, str):
-        return arg.split(":")[0] in ("cpu", "cuda")
-    return isinstance(arg, Device) or (isinstance(arg, int) and not isinstance(arg, bool))
-
-
-def parse_to_args(*args: Any, **kwargs: Any) -> tuple[Device | None, np.dtype | None]:
-    """Parse torch's ``to(...)`` forms into (device or None, dtype or None)."""
-    device, dtype = kwargs.get("device"), kwargs.get("dtype")
-    for arg in args:
-        if isinstance(arg, Tensor):
-            device, dtype = arg.device, arg.dtype
-        elif _names_device(arg):
-            device = arg
-        else:
-            dtype = arg
-    return (None if device is None else as_device(device)), (
-        None if dtype is None else as_dtype(dtype)
-    )
-
-
-def _format(tensor: Tensor, prefix: str) -> str:
-    array = tensor._array()
-    host = to_host(array)
-    if host.size == 0:
-        body = f"[], size={tuple(tensor.shape)}" if host.ndim > 1 else "[]"
-    else:
-        body = values_str(host, len(prefix))
-    extras = []
-    if tensor.device.type != "cpu":
-        extras.append(f"device='{tensor.device}'")
-    if tensor.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)):
-        extras.append(f"dtype=paramtool.{dtype_name(tensor.dtype)}")
-    if tensor.grad_fn is not None:
-        extras.append(f"grad_fn=<{tensor.grad_fn.name()}>")
-    elif tensor.requires_grad:
-        extras.append("requires_grad=True")
-    return with_suffixes(prefix + body, extras, len(prefix))
 
 
 def from_array(array: Any, requires_grad: bool = False) -> Tensor:

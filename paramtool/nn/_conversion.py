@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from paramtool.core.dtypes import dtype_name, is_floating_point
-from paramtool.core.tensor import Tensor, parse_to_args
+from paramtool.core.tensor import Tensor
+from paramtool.core.tensor_convert import parse_to_args
 
 if TYPE_CHECKING:
     from paramtool.nn.module import Module

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramtool.core.tensor import Tensor, _format, _init
+from paramtool.core.tensor import Tensor, _init
+from paramtool.core.tensor_convert import _format
 
 
 class Parameter(Tensor):
