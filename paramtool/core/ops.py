@@ -9,6 +9,7 @@ from paramtool.core import (
     ops_linalg,
     ops_pointwise,
     ops_reduce,
+    ops_select,
     ops_shape,
     ops_unary,
 )
@@ -17,8 +18,10 @@ from paramtool.core.ops_join import *  # noqa: F403
 from paramtool.core.ops_linalg import *  # noqa: F403
 from paramtool.core.ops_pointwise import *  # noqa: F403
 from paramtool.core.ops_reduce import *  # noqa: F403
+from paramtool.core.ops_select import *  # noqa: F403
 from paramtool.core.ops_shape import *  # noqa: F403
 from paramtool.core.ops_unary import *  # noqa: F403
 
-_MODULES = (ops_index, ops_join, ops_linalg, ops_pointwise, ops_reduce, ops_shape, ops_unary)
+_MODULES = (ops_index, ops_join, ops_linalg, ops_pointwise, ops_reduce, ops_select, ops_shape,
+            ops_unary)  # fmt: skip
 __all__ = sorted({name for module in _MODULES for name in module.__all__})

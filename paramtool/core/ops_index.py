@@ -283,7 +283,7 @@ def topk(input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool =
 
 
 def _values_indices(input: Any, a: Any, idx: Any, dim: int, name: str) -> Any:  # noqa: A002
-    from paramtool.core.ops_reduce import ValuesIndices  # noqa: PLC0415
+    from paramtool.core.ops_select import ValuesIndices  # noqa: PLC0415
 
     xp = xp_of(input)
     values = xp.take_along_axis(a, idx, axis=dim)
