@@ -19,8 +19,9 @@ nn = torch.nn
 
 import paramtool  # noqa: E402
 from paramtool.errors import DTypeError, InitError, ModelLoadError  # noqa: E402
-from paramtool.models.pytorch import NoValues, is_torch_module, to_paramtool  # noqa: E402
+from paramtool.models.pytorch import is_torch_module, to_paramtool  # noqa: E402
 from paramtool.models.sources import open_model  # noqa: E402
+from paramtool.models.torch_defaults import NoValues  # noqa: E402
 from paramtool.nn.init.schemes import apply_scheme  # noqa: E402
 from paramtool.report import from_module  # noqa: E402
 from tests.cli_support import invoke, validate  # noqa: E402

@@ -136,16 +136,8 @@ from paramtool.nn.layers.pooling import (
     MaxUnpool2d,
     MaxUnpool3d,
 )  # fmt: skip
-from paramtool.nn.layers.rnn import (
-    GRU,
-    LSTM,
-    RNN,
-    GRUCell,
-    LSTMCell,
-    RNNBase,
-    RNNCell,
-    RNNCellBase,
-)  # fmt: skip
+from paramtool.nn.layers.rnn import GRU, LSTM, RNN, RNNBase
+from paramtool.nn.layers.rnn_cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from paramtool.nn.layers.sparse import Embedding, EmbeddingBag
 from paramtool.nn.layers.transformer import (
     Transformer,

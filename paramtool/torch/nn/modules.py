@@ -30,7 +30,7 @@ from paramtool.nn.layers.pooling import (  # noqa: F401
     _AvgPoolNd,
     _MaxPoolNd,
 )
-from paramtool.nn.layers.rnn import RNNCellBase  # noqa: F401
+from paramtool.nn.layers.rnn_cells import RNNCellBase  # noqa: F401
 from paramtool.nn.layers.transformer import _get_clones  # noqa: F401
 from paramtool.nn.module import Module  # noqa: F401
 from paramtool.torch import missing as _missing
