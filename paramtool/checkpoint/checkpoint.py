@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,26 @@ class Checkpoint:
         """The values of ``name`` as a zero-copy numpy array of the mapped file."""
         kept = self._kept(name)
         return self._where[kept].array(kept)
+
+    def stacked(self, names: Sequence[str]) -> np.ndarray:
+        """The values of tensors of one dtype and one size as the rows of a 2-D array (a copy),
+        read file by file in bulk: statistics of a million tiny tensors make no array each."""
+        kept = [self.tied.get(name, name) for name in names] if self.tied else list(names)
+        parts = list(map(self._where.get, kept))
+        if None in parts:
+            self._kept(names[parts.index(None)])  # raises, naming the tensor
+        if len(self.parts) == 1:
+            return self.parts[0].stacked(kept)
+        order: dict[int, list[int]] = {}
+        for i, part in enumerate(parts):
+            order.setdefault(id(part), []).append(i)
+        blocks = [
+            (rows, parts[rows[0]].stacked([kept[i] for i in rows])) for rows in order.values()
+        ]  # type: ignore[union-attr]
+        out = np.empty((len(kept), blocks[0][1].shape[1]), blocks[0][1].dtype)
+        for rows, block in blocks:
+            out[rows] = block
+        return out
 
     def load(self, name: str, device: object = "cpu") -> Any:
         """The values of ``name`` as a paramtool Tensor (zero-copy on the cpu)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import mmap
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,12 +44,18 @@ class Entry(NamedTuple):
     @property
     def dtype_name(self) -> str:
         """The PyTorch-style dtype name (``"bfloat16"``), or the format's code."""
-        return dtype_name(self.dtype) if isinstance(self.dtype, np.dtype) else str(self.dtype)
+        return dtype_label(self.dtype)
 
     @property
     def numel(self) -> int:
         """Number of elements."""
         return math.prod(self.shape)
+
+
+def dtype_label(dtype: Any) -> str:
+    """The name an entry's dtype is shown by: PyTorch's (``"bfloat16"``), or the format's code
+    for a dtype numpy cannot hold (``"F4"``)."""
+    return dtype_name(dtype) if isinstance(dtype, np.dtype) else str(dtype)
 
 
 @dataclass
@@ -79,6 +86,11 @@ class Part:
     def array(self, name: str) -> np.ndarray:
         """The values of a stored tensor, a view of the mapped file (no copy)."""
         raise NotImplementedError
+
+    def stacked(self, names: Sequence[str]) -> np.ndarray:
+        """The values of stored tensors of one dtype and one size, one flattened tensor a row
+        (a copy: a 2-D array of ``len(names)`` rows)."""
+        return np.stack([self.array(name).reshape(-1) for name in names])
 
     def release(self) -> None:
         """Let go of the mapped pages read so far (they are read again from the file if used).

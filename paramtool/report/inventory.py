@@ -12,12 +12,15 @@ import fnmatch
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from itertools import chain, repeat
 from json.encoder import encode_basestring_ascii as _text
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from paramtool.checkpoint.checkpoint import Checkpoint
+from paramtool.checkpoint.entry import dtype_label, name_of
 from paramtool.checkpoint.sharing import tie_groups
 from paramtool.core.collection import collection_paused
 from paramtool.core.device import to_host
@@ -30,9 +33,8 @@ PARAMETER, BUFFER, TENSOR = "parameter", "buffer", "tensor"
 _LITERAL: dict[Any, str] = {None: "null", True: "true", False: "false"}
 
 
-@dataclass(frozen=True, init=False)
-class TensorRow:
-    """One tensor name.
+class TensorRow(NamedTuple):
+    """One tensor name (a named tuple: a checkpoint may list millions).
 
     Attributes:
         name: The dotted name (``layers.0.attn.q_proj.weight``).
@@ -57,26 +59,6 @@ class TensorRow:
     tied_to: str | None = None
     tie_group: int | None = None
     persistent: bool = True
-
-    def __init__(
-        self,
-        name: str,
-        shape: tuple[int, ...],
-        dtype: str,
-        numel: int,
-        nbytes: int,
-        kind: str = TENSOR,
-        trainable: bool | None = None,
-        tied_to: str | None = None,
-        tie_group: int | None = None,
-        persistent: bool = True,
-    ) -> None:
-        # one update of the instance dict, not ten frozen-field sets: a checkpoint may list
-        # a million rows
-        self.__dict__.update(
-            name=name, shape=shape, dtype=dtype, numel=numel, nbytes=nbytes, kind=kind,
-            trainable=trainable, tied_to=tied_to, tie_group=tie_group, persistent=persistent,
-        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -168,6 +150,7 @@ class Inventory:
     model: Any = None
     pattern: str | None = None
     _values: Callable[[str], Any] | None = field(default=None, repr=False)
+    _stacked: Callable[[list[str]], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def totals(self) -> Totals:
@@ -198,6 +181,13 @@ class Inventory:
         if self._values is None:
             raise KeyError(f"{self.source}: values are not available")
         return self._values(name)
+
+    def stacked(self, names: list[str]) -> np.ndarray:
+        """The values of ``names``, tensors of one dtype and one size, as the rows of a 2-D
+        array (a checkpoint reads them in bulk; a model computes them one by one)."""
+        if self._stacked is not None:
+            return self._stacked(names)
+        return np.stack([np.asarray(self.values(name)).reshape(-1) for name in names])
 
     def filtered(self, pattern: str | None) -> Inventory:
         """A copy keeping only rows whose name matches a glob (``*attn*``), or all rows."""
@@ -248,7 +238,7 @@ def _group_ties(rows: list[TensorRow], keys: list[Any]) -> tuple[list[TensorRow]
     index = {name: i for i, names in enumerate(groups) for name in names}
     alias_of = {name: names[0] for names in groups for name in names[1:]}
     marked = [  # only rows in a group change: a checkpoint of a million tensors has few
-        replace(row, tie_group=index[row.name], tied_to=alias_of.get(row.name))
+        row._replace(tie_group=index[row.name], tied_to=alias_of.get(row.name))
         if row.name in index
         else row
         for row in rows
@@ -344,18 +334,30 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
         return _checkpoint_inventory(checkpoint, source)
 
 
+#: Fields of a checkpoint entry, read at C speed over millions of them.
+_DTYPE, _SHAPE, _NBYTES = attrgetter("dtype"), attrgetter("shape"), attrgetter("nbytes")
+
+
 def _checkpoint_inventory(checkpoint: Checkpoint, source: str | None) -> Inventory:
-    labels: dict[Any, str] = {}  # one name lookup per dtype, not per tensor
-    rows = []
-    for e in checkpoint.entries:  # _row's work, inlined: a checkpoint may hold millions
-        shape = tuple(map(int, e.shape))
-        label = labels.get(e.dtype) or labels.setdefault(e.dtype, e.dtype_name)
-        rows.append(TensorRow(e.name, shape, label, math.prod(shape), int(e.nbytes)))
+    entries = checkpoint.entries  # built column by column: a checkpoint may hold millions
+    dtypes = list(map(_DTYPE, entries))
+    labels = {dtype: dtype_label(dtype) for dtype in set(dtypes)}
+    shapes = list(map(_SHAPE, entries))
+    if not set(map(type, chain.from_iterable(shapes))) <= {int}:
+        shapes = [tuple(map(int, shape)) for shape in shapes]
+    columns = (
+        map(name_of, entries),
+        shapes,
+        map(labels.__getitem__, dtypes),
+        map(math.prod, shapes),
+    )
+    defaults = (repeat(value) for value in (TENSOR, None, None, None, True))
+    rows = list(map(TensorRow._make, zip(*columns, map(_NBYTES, entries), *defaults)))  # noqa: B905 - repeats are endless
     tied = checkpoint.tied  # only names the file does not store, each tied to a stored one
     ties: list[list[str]] = []
     if tied:  # a file of a million tensors and no ties skips the grouping
         stored = {row.name: row for row in rows}
-        rows += [replace(stored[kept], name=dropped) for dropped, kept in tied.items()]
+        rows += [stored[kept]._replace(name=dropped) for dropped, kept in tied.items()]
         rows, ties = _group_ties(rows, [tied.get(row.name, row.name) for row in rows])
     return Inventory(
         source=source or str(checkpoint.path),
@@ -367,4 +369,5 @@ def _checkpoint_inventory(checkpoint: Checkpoint, source: str | None) -> Invento
         contents=dict(checkpoint.contents),
         key=checkpoint.key,
         _values=checkpoint.array,  # resolves a tied name to its kept tensor
+        _stacked=checkpoint.stacked,
     )
