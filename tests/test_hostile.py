@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -401,13 +402,20 @@ json.dump([codes[i] for i in range(len(jobs))], sys.stdout)
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcome, Path]]:
     """Every case run once, in a folder of its own holding links to the inputs."""
-    base = tmp_path_factory.mktemp("hostile")
+    return run_cases(tmp_path_factory.mktemp("hostile"), CASES, build_inputs)
+
+
+def run_cases(
+    base: Path, cases: list[tuple[str, tuple[str, ...], int, str]], build: Callable[[Path], None]
+) -> dict[str, tuple[Outcome, Path]]:
+    """Run each case's command once, several at a time, each in a folder of its own under
+    ``base`` holding links to the inputs ``build`` writes; the outcome and folder by case id."""
     inputs, io = base / "inputs", base / "io"
     inputs.mkdir()
     io.mkdir()
-    build_inputs(inputs)
+    build(inputs)
     jobs = []
-    for number, (_, args, _, _) in enumerate(CASES):
+    for number, (_, args, _, _) in enumerate(cases):
         folder = base / f"case{number}"
         folder.mkdir()
         for path in inputs.iterdir():
@@ -419,7 +427,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcom
     assert done.returncode == 0, done.stderr
     codes = json.loads(done.stdout)
     results = {}
-    for number, ((name, args, _, _), code) in enumerate(zip(CASES, codes, strict=True)):
+    for number, ((name, args, _, _), code) in enumerate(zip(cases, codes, strict=True)):
         out, err = ((io / f"{number}.{s}").read_bytes().decode("utf-8", "replace") for s in ("out", "err"))  # fmt: skip
         results[name] = (Outcome(args, code, out, err), base / f"case{number}")
     return results

@@ -29,6 +29,8 @@ from paramtool.errors import CheckpointError
 #: Top-level keys that hold a model's weights, most specific first.
 STATE_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights")
 _LISTED = 64  # container items counted when describing an entry
+#: Most values of a plain top-level entry kept as JSON metadata (a larger one is left out).
+PLAIN_VALUES = 1_000_000
 
 
 class TorchPart(Part):
@@ -153,17 +155,21 @@ def describe(value: Any) -> str:
 
 
 def _count_tensors(value: Any, budget: list[int], depth: int = 0) -> int:
-    """Tensors inside ``value``, counting at most ``budget`` values and 32 levels deep."""
+    """Tensors inside ``value``, counting at most ``budget`` values and 32 levels deep (a
+    pickle of a few kB can hold a list of millions: the walk stops, not only the count)."""
     budget[0] -= 1
     if budget[0] < 0 or depth > 32:
         return 0
     if isinstance(value, TensorRef):
         return 1
-    if isinstance(value, Mapping):
-        return sum(_count_tensors(v, budget, depth + 1) for v in value.values())
-    if isinstance(value, list | tuple):
-        return sum(_count_tensors(v, budget, depth + 1) for v in value)
-    return 0
+    if not isinstance(value, Mapping | list | tuple):
+        return 0
+    count = 0
+    for item in value.values() if isinstance(value, Mapping) else value:
+        if budget[0] < 0:
+            break
+        count += _count_tensors(item, budget, depth + 1)
+    return count
 
 
 def plain_entries(obj: Any, chosen: str | None) -> dict[str, str]:
@@ -181,7 +187,7 @@ def plain_entries(obj: Any, chosen: str | None) -> dict[str, str]:
 
 
 def _json(value: Any) -> str | None:
-    if not _plain(value, depth=0):
+    if not _plain(value, depth=0, budget=[PLAIN_VALUES]):
         return None
     try:
         return json.dumps(value, allow_nan=False, sort_keys=False)
@@ -189,15 +195,17 @@ def _json(value: Any) -> str | None:
         return None
 
 
-def _plain(value: Any, depth: int) -> bool:
-    if depth > 32:
+def _plain(value: Any, depth: int, budget: list[int]) -> bool:
+    """Whether ``value`` is plain JSON data of at most ``budget`` values, 32 levels deep."""
+    budget[0] -= 1
+    if depth > 32 or budget[0] < 0:
         return False
     if value is None or isinstance(value, bool | int | str):
         return True
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list | tuple):
-        return all(_plain(v, depth + 1) for v in value)
+        return all(_plain(v, depth + 1, budget) for v in value)
     if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+        return all(isinstance(k, str) and _plain(v, depth + 1, budget) for k, v in value.items())
     return False

@@ -21,6 +21,9 @@ from paramtool.errors import CheckpointError
 ZIP_MAGIC = b"PK\x03\x04"
 #: Largest ``data.pkl`` read (the pickle holds structure only; data lives in the storages).
 MAX_PICKLE_SIZE = 1 << 30
+#: Largest compressed ``data.pkl`` unpacked. torch.save stores it uncompressed; a few kB of
+#: deflated pickle can unpack to a gigabyte of opcodes building a list of a billion items.
+MAX_PACKED_PICKLE_SIZE = 64 << 20
 _KEY = re.compile(r"[A-Za-z0-9_]+")
 _LOCAL_HEADER = struct.Struct("<4s22xHH")
 #: What a malformed or hostile archive makes :mod:`zipfile` raise.
@@ -128,6 +131,11 @@ def _read_small(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
     info = archive.getinfo(name)
     if info.file_size > MAX_PICKLE_SIZE:
         raise CheckpointError(f"{path}: {name} is {info.file_size} bytes, over the 1 GiB cap")
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_PACKED_PICKLE_SIZE:
+        raise CheckpointError(
+            f"{path}: {name} is compressed and unpacks to {info.file_size} bytes, over the "
+            "64 MiB cap for a compressed pickle (torch.save stores it uncompressed)"
+        )
     return archive.read(info)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
+import contextlib
 import dataclasses
 import functools
 import io
@@ -357,7 +358,10 @@ def load_pickle(
     """
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        return _Unpickler(stream, persistent).load()
+        # A BYTEARRAY8 of 2**40 bytes fails to allocate, and CPython 3.11 may then print a
+        # spurious 'SystemError: deallocated bytearray' line while unpickling: kept off stderr.
+        with contextlib.redirect_stderr(io.StringIO()):
+            return _Unpickler(stream, persistent).load()
     except CheckpointError as exc:
         raise type(exc)(f"{where}: {exc}") from None
     except RecursionError:

@@ -43,7 +43,15 @@ def parse_shape(text: str | None) -> list[int] | None:
             f"{text!r}: expected positive sizes separated by commas, e.g. 8,3,224,224",
             param_hint="'--input'",
         )
+    if math.prod(dims) >= 2**63:  # more elements than any array can hold
+        raise _too_large(dims)
     return dims
+
+
+def _too_large(dims: list[int] | None) -> click.BadParameter:
+    return click.BadParameter(
+        f"a batch of shape {dims} does not fit in memory", param_hint="'--input'"
+    )
 
 
 @click.command()
@@ -124,8 +132,7 @@ def check(
         try:
             batch = example_batch(model, dims, integer=integer, seed=seed_used)
         except MemoryError:
-            message = f"a batch of shape {dims} does not fit in memory"
-            raise click.BadParameter(message, param_hint="'--input'") from None
+            raise _too_large(dims) from None
         label = scheme or ("rules" if rules else source or "default")
         runs.append(
             check_model(

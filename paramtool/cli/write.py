@@ -237,7 +237,7 @@ def init(
     Each parameter's mean, std, min and max are shown beside the std the scheme expects.
     With -o the result is also written (streaming, at most two tensors in memory at once).
     """
-    path = target(output, folder=not output.endswith(".safetensors")) if output else None
+    path = None if output is None else target(output, folder=not output.endswith(".safetensors"))
     spec = recipe(
         model_file, model_options, scheme=scheme or "default", rules=rules, seed=seed,
         dtype=dtype, device=device,

@@ -24,6 +24,8 @@ from paramtool.export.plan import Plan
 from paramtool.export.source import Source
 
 INSTALL_HINT = "pip install 'paramtool[distributed]'"
+#: How long to try reaching a scheduler before giving up (a command answers within seconds).
+CONNECT_TIMEOUT = "5s"
 #: Times a shard's task is run again after its worker failed or was killed.
 RETRIES = 3
 #: How local workers start. Not forked from the command itself: by then it runs threads (the
@@ -74,6 +76,8 @@ def run_on_dask(
     except ImportError:
         raise ExportError(f"--workers and --scheduler need Dask: {INSTALL_HINT}") from None
     folder_name = os.path.abspath(folder)
+    if workers is not None:  # a process per shard at most: more would have nothing to do
+        workers = min(workers, max(len(todo), 1))
     with _connect(Client, LocalCluster, workers, scheduler) as client:
         futures = [
             client.submit(
@@ -99,7 +103,7 @@ def _connect(
     made = None
     try:
         if scheduler is not None:
-            connected = client(scheduler, timeout="10s")
+            connected = client(scheduler, timeout=CONNECT_TIMEOUT)
         else:
             with dask.config.set(_LOCAL_CONFIG):
                 made = cluster(
@@ -107,10 +111,12 @@ def _connect(
                     dashboard_address=":0", silence_logs=logging.ERROR,
                 )  # fmt: skip
             connected = client(made)
-    except OSError as exc:
+    except (OSError, ValueError, MemoryError) as exc:  # unreachable, not an address, not Dask
         if made is not None:
             made.close()
         where = scheduler or "a local cluster"
+        if isinstance(exc, MemoryError):  # a frame length read from another protocol's bytes
+            raise ExportError(f"{where} answered, but not as a Dask scheduler") from None
         raise ExportError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
     try:
         yield connected

@@ -45,7 +45,10 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
     if "\0" in text:
         raise ExportError(f"{text!r}: a path cannot hold a NUL character")
     path = Path(text)
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 reports a link loop as RuntimeError
+        raise ExportError(f"{text}: cannot be resolved: {exc}") from None
     if folder and resolved == Path(resolved.anchor):
         raise ExportError(f"{text}: is the filesystem root; name a checkpoint folder")
     if folder and Path.cwd().is_relative_to(resolved):

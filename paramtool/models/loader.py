@@ -141,6 +141,8 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelLoadError(f"{path}: cannot read config: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise ModelLoadError(f"{path}: invalid JSON: {str(exc).split(';')[0]}") from exc
     except RecursionError as exc:
         raise ModelLoadError(f"{path}: config nested too deeply to read") from exc
     if not isinstance(data, dict):

@@ -48,10 +48,10 @@ class TensorDiff:
         max_rel: Largest ``|a - b| / |b|`` over elements where ``b`` is finite and non-zero;
             NaN (shown ``-``) when there is no such element.
         cosine: Cosine similarity of the flattened tensors over the elements finite on both
-            sides (1.0 for two zero tensors; NaN when undefined). Complex tensors count as
-            real vectors of twice the length.
+            sides (1.0 for two zero tensors; NaN when no element is finite on both sides).
+            Complex tensors count as real vectors of twice the length.
         close: True when every element satisfies ``|a - b| <= atol + rtol * |b|``, NaN
-            matching NaN and an infinity the same infinity.
+            matching NaN and an infinity only the same infinity (as ``torch.isclose``).
     """
 
     name: str
@@ -229,7 +229,7 @@ def compare_values(name: str, a: Any, b: Any, atol: float, rtol: float) -> Tenso
     wide = np.complex128 if np.iscomplexobj(flat_a) or np.iscomplexobj(flat_b) else np.float64
     max_abs, max_rel, rel_defined = 0.0, 0.0, False
     dot = norm_a = norm_b = 0.0
-    close = True
+    close, both_finite = True, 0
     for start in range(0, flat_a.size, CHUNK):
         ca = flat_a[start : start + CHUNK].astype(wide)
         cb = flat_b[start : start + CHUNK].astype(wide)
@@ -244,14 +244,15 @@ def compare_values(name: str, a: Any, b: Any, atol: float, rtol: float) -> Tenso
         if usable.any():
             rel_defined = True
             max_rel = max(max_rel, float((err[usable] / scale[usable]).max()))
-        with np.errstate(invalid="ignore"):
-            close = close and bool(np.all(same | (err <= atol + rtol * scale)))
         finite = np.isfinite(ca) & np.isfinite(cb)
+        with np.errstate(invalid="ignore"):  # a non-finite value is close only to itself
+            close = close and bool(np.all(same | (finite & (err <= atol + rtol * scale))))
         fa, fb = ca[finite], cb[finite]
+        both_finite += fa.size
         dot += float(np.vdot(fa, fb).real)
         norm_a += float(np.vdot(fa, fa).real)
         norm_b += float(np.vdot(fb, fb).real)
-    cosine = _cosine(dot, norm_a, norm_b) if flat_a.size else math.nan
+    cosine = _cosine(dot, norm_a, norm_b) if both_finite else math.nan
     return TensorDiff(name, max_abs, max_rel if rel_defined else math.nan, cosine, close)
 
 

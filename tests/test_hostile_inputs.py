@@ -1,0 +1,130 @@
+"""More hostile input through the real CLI, under the rules of test_hostile.py: exit 0 with the
+right result, or one error line (exit 1; a usage error: exit 2), within 10 s, no traceback, no
+control character from a name, no temporary file left behind.
+
+Here: infinities of opposite sign in ``diff``, pickles that expand to huge structures (a zip
+bomb of ``data.pkl``, a ``BYTEARRAY8`` of 2**50 bytes), a 5,000-digit number in a config,
+option values that overflow (a batch dimension of 10**20), an OUT that is a symbolic link loop
+or empty, and Dask addresses that are malformed, unreachable, or ask for a million workers.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zipfile
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from paramtool.report.compare import compare_values
+from tests.test_hostile import MODEL, VERDICT, Outcome, check_outcome, run_cases
+
+#: A pickle op that pushes None; a list of a million of them is a few lines of pickle.
+NONE, APPENDS = b"N", b"e"
+
+
+def _pickle_bomb(path: Path, megabytes: int) -> None:
+    """A torch.save-shaped zip whose deflated ``data.pkl`` unpacks to a list of ``megabytes``
+    million Nones: a few hundred kB on disk, written a megabyte at a time."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data.pkl", "w", force_zip64=True) as entry:
+            entry.write(b"\x80\x02](")
+            chunk = NONE * (1 << 20)
+            for _ in range(megabytes):
+                entry.write(chunk)
+            entry.write(APPENDS + b".")
+        archive.writestr("archive/version", "3\n")
+
+
+def _zip_pickle(path: Path, data_pkl: bytes) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", data_pkl)
+        archive.writestr("archive/version", "3\n")
+
+
+def build_inputs(folder: Path) -> None:
+    """Every input of the cases, written into ``folder``."""
+    save_file({"a": np.ones(2, np.float32)}, str(folder / "good.safetensors"))
+    for tag, values in {"inf": [np.inf, 1.0], "neginf": [-np.inf, 1.0]}.items():
+        save_file({"w": np.array(values, np.float32)}, str(folder / f"{tag}.safetensors"))
+    _pickle_bomb(folder / "bomb_under_cap.pt", 48)
+    _pickle_bomb(folder / "bomb_over_cap.pt", 160)
+    _zip_pickle(folder / "bytearray8.pt", b"\x80\x05\x96" + struct.pack("<Q", 2**50) + b".")
+    (folder / "ok.py").write_text(MODEL + "model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))\n")  # fmt: skip
+    (folder / "takes_n.py").write_text(
+        MODEL + "class M(nn.Module):\n    def __init__(self, n=2):\n        super().__init__()\n"
+        "        self.l = nn.Linear(int(n), 2)\n"
+    )
+    (folder / "big_int.json").write_text('{"n": ' + "9" * 5000 + "}")
+    (folder / "loop.safetensors").symlink_to("loop.safetensors")
+
+
+#: (case id, arguments, expected exit code, text the output must hold).
+CASES: list[tuple[str, tuple[str, ...], int, str]] = []
+
+
+def case(name: str, *args: str, code: int = 1, shows: str = "") -> None:
+    CASES.append((name, args, code, shows))
+
+
+# An infinity meets the other infinity: as far apart as values can be, never "close".
+case("diff-inf-vs-neginf", "diff", "inf.safetensors", "neginf.safetensors", code=VERDICT, shows="DIFFERENT")  # fmt: skip
+case("diff-json-inf-vs-neginf", "diff", "--json", "inf.safetensors", "neginf.safetensors", code=VERDICT, shows='"same": false')  # fmt: skip
+case("diff-inf-vs-inf", "diff", "inf.safetensors", "inf.safetensors", code=0, shows="same")
+# A data.pkl that unpacks to 48 million Nones is described without walking all of them; one
+# that would unpack past the cap for compressed pickles is refused before unpickling.
+for command in ("inspect", "stats", "convert"):
+    extra = ("out.safetensors",) if command == "convert" else ()
+    case(f"{command}-pickle-bomb", command, "bomb_under_cap.pt", *extra, shows="not a dict of tensors")  # fmt: skip
+case("inspect-pickle-bomb-over-cap", "inspect", "bomb_over_cap.pt", shows="data.pkl")
+case("inspect-pickle-bytearray8", "inspect", "bytearray8.pt", shows="not a valid pickle")
+case("check-input-dimension-overflow", "check", "ok.py", "--input", "99999999999999999999", code=2, shows="--input")  # fmt: skip
+for command in ("inspect", "export"):
+    extra = ("out.safetensors",) if command == "export" else ()
+    model = ("--model", "takes_n.py") if command == "export" else ("takes_n.py",)
+    case(f"{command}-config-big-int", command, *model, "--config", "big_int.json", *extra, shows="big_int.json")  # fmt: skip
+for command in ("export", "init"):
+    model = ("--model", "ok.py") if command == "export" else ("ok.py", "-o")
+    case(f"{command}-out-symlink-loop", command, *model, "loop.safetensors", code=2, shows="loop.safetensors")  # fmt: skip
+case("init-out-empty", "init", "ok.py", "-o", "", code=2, shows="output path is empty")
+if find_spec("distributed") is not None:  # --workers and --scheduler run on Dask
+    sharded = ("export", "--model", "ok.py", "--max-shard-size", "20B", "out")
+    for address in ("bogus", "tcp://[::1"):
+        case(f"export-scheduler-{address}", *sharded, "--scheduler", address, shows="Dask scheduler")  # fmt: skip
+    case("export-scheduler-unreachable", *sharded, "--scheduler", "tcp://127.0.0.1:9", shows="Dask scheduler")  # fmt: skip
+    case("export-million-workers", *sharded, "--workers", "1000000", code=0, shows="wrote out/")
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcome, Path]]:
+    """Every case run once, in a folder of its own holding links to the inputs."""
+    return run_cases(tmp_path_factory.mktemp("hostile_inputs"), CASES, build_inputs)
+
+
+@pytest.mark.parametrize(("name", "code", "shows"), [(c[0], c[2], c[3]) for c in CASES], ids=[c[0] for c in CASES])  # fmt: skip
+def test_hostile_input(outcomes: dict[str, tuple[Outcome, Path]], name: str, code: int, shows: str) -> None:  # fmt: skip
+    result, folder = outcomes[name]
+    check_outcome(result, code, shows, folder)
+
+
+def test_infinities_of_opposite_sign_are_not_close() -> None:
+    """torch.isclose(inf, -inf) is False at any tolerance; inf and inf are close. With no
+    element finite on both sides, the cosine is undefined (NaN), not 1."""
+    inf = np.array([np.inf], np.float32)
+    apart = compare_values("w", inf, -inf, atol=1e-5, rtol=1.3e-6)
+    assert not apart.close and apart.max_abs == math.inf and math.isnan(apart.cosine)
+    assert compare_values("w", inf, inf, atol=1e-5, rtol=1.3e-6).close
+    mixed = compare_values("w", np.array([np.inf, 1.0]), np.array([-np.inf, 1.0]), 1e-5, 1e-6)
+    assert not mixed.close and mixed.cosine == pytest.approx(1.0)
+
+
+def test_pickle_bomb_inputs_are_small_on_disk(tmp_path: Path) -> None:
+    """The bombs above are what they claim: tiny files whose data.pkl unpacks to megabytes."""
+    _pickle_bomb(tmp_path / "b.pt", 4)
+    with zipfile.ZipFile(tmp_path / "b.pt") as archive:
+        info = archive.getinfo("archive/data.pkl")
+    assert info.file_size == 4 * (1 << 20) + 6 and info.compress_size < info.file_size // 100
