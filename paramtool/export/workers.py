@@ -93,6 +93,22 @@ def run_on_dask(
                 done(file, nbytes)
 
 
+def _local_cluster(cluster: Any, workers: int) -> Any:
+    """A local cluster of ``workers`` single-threaded processes.
+
+    Raises:
+        ExportError: a worker did not start (Dask gives up on one after a timeout, which an
+            overloaded machine can reach).
+    """
+    try:
+        return cluster(
+            n_workers=workers, threads_per_worker=1, processes=True,
+            dashboard_address=":0", silence_logs=logging.ERROR,
+        )  # fmt: skip
+    except RuntimeError as exc:  # "Nanny failed to start."
+        raise ExportError(f"could not start {workers} local worker processes: {exc}") from None
+
+
 @contextlib.contextmanager
 def _connect(
     client: Any, cluster: Any, workers: int | None, scheduler: str | None
@@ -106,10 +122,7 @@ def _connect(
             connected = client(scheduler, timeout=CONNECT_TIMEOUT)
         else:
             with dask.config.set(_LOCAL_CONFIG):
-                made = cluster(
-                    n_workers=workers or 1, threads_per_worker=1, processes=True,
-                    dashboard_address=":0", silence_logs=logging.ERROR,
-                )  # fmt: skip
+                made = _local_cluster(cluster, workers or 1)
             connected = client(made)
     except (OSError, ValueError, MemoryError) as exc:  # unreachable, not an address, not Dask
         if made is not None:

@@ -188,7 +188,9 @@ def load_model(
         >>> model = load_model("sample_models/mlp.py")  # doctest: +SKIP
     """
     path = Path(path)
-    scope = torch_scope(path.resolve().parent) if base is None else contextlib.nullcontext()
+    # realpath, not resolve(): a link loop is then run_file's one-line error, not a RuntimeError
+    folder = Path(os.path.realpath(path)).parent
+    scope = torch_scope(folder) if base is None else contextlib.nullcontext()
     printed = output or EscapedOutput(sys.stderr)
     with scope as missing, contextlib.redirect_stdout(printed), contained():
         try:

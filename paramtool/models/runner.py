@@ -115,6 +115,8 @@ def run_file(path: str | os.PathLike[str]) -> ModuleType:
             kind = "is a folder, not a model file"
         elif path.exists():
             kind = "is not a regular file (a FIFO or a device); a model file must be a file"
+        elif path.is_symlink():
+            kind = "is a symbolic link to nothing (a missing file or a loop of links)"
         else:
             kind = "no such file"
         raise ModelLoadError(f"{path}: {kind}")
