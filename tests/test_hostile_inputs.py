@@ -11,7 +11,11 @@ or empty, a model file that is a link loop, and Dask addresses that are malforme
 from __future__ import annotations
 
 import math
+import os
+import shlex
 import struct
+import subprocess
+import sys
 import zipfile
 from importlib.util import find_spec
 from pathlib import Path
@@ -22,6 +26,7 @@ from safetensors.numpy import save_file
 
 from paramtool.checkpoint.torch_state import describe, plain_entries
 from paramtool.report.compare import compare_values
+from tests.cli_support import ROOT
 from tests.test_hostile import MODEL, VERDICT, Outcome, check_outcome, run_cases
 
 #: A pickle op that pushes None; a list of a million of them is a few lines of pickle.
@@ -155,3 +160,16 @@ def test_a_huge_unpickled_list_is_not_walked_to_its_end(walk: str) -> None:
     else:
         assert plain_entries({"state_dict": {}, "history": items}, "state_dict") == {}
     assert 0 < CountedList.seen <= 1_000_001
+
+
+@pytest.mark.parametrize("command", ["inspect", "stats"])
+def test_a_closed_stdout_is_one_error_line(tmp_path: Path, command: str) -> None:
+    """Started with stdout closed (``>&-``), a command has nowhere to show its result: one
+    error line and exit 1, as ``ls >&-`` fails, never an AttributeError traceback."""
+    save_file({"a": np.ones(2, np.float32)}, str(tmp_path / "a.safetensors"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    line = f"{shlex.quote(sys.executable)} -m paramtool {command} a.safetensors >&-"
+    done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: "), done.stderr
+    assert "standard output is closed" in done.stderr

@@ -60,6 +60,8 @@ class ErrorMappingGroup(click.Group):
             if not debug_enabled(ctx):
                 warnings.showwarning = _show_warning
             try:
+                if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to show
+                    raise click.ClickException("standard output is closed; nothing can be shown")
                 return super().invoke(ctx)
             except BrokenPipeError:
                 _quiet_stdout()
