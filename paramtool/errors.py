@@ -50,7 +50,17 @@ class MissingTorchFeature(ModelLoadError):
 
 
 class StateDictError(ParamtoolError, RuntimeError):
-    """A state_dict that does not fit a model (missing, unexpected, size mismatch)."""
+    """A state_dict that does not fit a model (missing, unexpected, size mismatch).
+
+    Attributes:
+        lines: The message's lines as PyTorch lays them out (a heading, then one line per
+            problem), so that a renderer can fold them without confusing a line break inside
+            a tensor's name with one between lines.
+    """
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n\t".join(lines))
+        self.lines = lines
 
 
 class OutOfMemory(ParamtoolError, MemoryError):

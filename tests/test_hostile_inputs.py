@@ -68,6 +68,8 @@ def build_inputs(folder: Path) -> None:
     (folder / "big_int.json").write_text('{"n": ' + "9" * 5000 + "}")
     (folder / "loop.safetensors").symlink_to("loop.safetensors")
     (folder / "loop.py").symlink_to("loop.py")
+    for tag, name in {"newline": "a\nb", "return": "a\rb", "separator": "a\x1cb", "line": "a\u2028b"}.items():  # fmt: skip
+        save_file({name: np.ones(2, np.float32)}, str(folder / f"name_{tag}.safetensors"))
 
 
 #: (case id, arguments, expected exit code, text the output must hold).
@@ -98,6 +100,9 @@ for command in ("export", "init"):
 # A model file that is a loop of symbolic links is named as such, as a missing one is.
 for command in ("inspect", "load"):
     case(f"{command}-model-symlink-loop", command, "loop.py", *(("good.safetensors",) if command == "load" else ()), shows="loop.py: is a symbolic link to nothing")  # fmt: skip
+# A name's line breaks in an error message are escaped, not folded into the line as spaces.
+for tag, shown in {"newline": "a\\x0ab", "return": "a\\x0db", "separator": "a\\x1cb", "line": "a\\u2028b"}.items():  # fmt: skip
+    case(f"export-from-name-{tag}", "export", "--model", "ok.py", "--from", f"name_{tag}.safetensors", "out.safetensors", shows=f'Unexpected key(s) in state_dict: "{shown}"')  # fmt: skip
 case("init-out-empty", "init", "ok.py", "-o", "", code=2, shows="output path is empty")
 if find_spec("distributed") is not None:  # --workers and --scheduler run on Dask
     sharded = ("export", "--model", "ok.py", "--max-shard-size", "20B", "out")

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from paramtool.cli.layout import safe
-from paramtool.errors import ParamtoolError
+from paramtool.errors import ParamtoolError, StateDictError
 
 #: Exceptions shown as one line: paramtool's own (the library raises them for what a user can
 #: fix) and the system's (a missing file, a full disk). Anything else is a bug and keeps its
@@ -38,11 +38,16 @@ PASS_THROUGH: tuple[type[BaseException], ...] = (
 
 
 def one_line(exc: BaseException) -> str:
-    """The exception's message folded onto one line (``load_state_dict`` texts span several)."""
-    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
-    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
-        text = f"{exc.filename}: {text}"
-    return safe(text or type(exc).__name__)
+    """The exception's message folded onto one line (``load_state_dict`` texts span several).
+
+    Only line feeds fold (a ``StateDictError`` gives its lines, since a tensor's name may hold
+    one); any other control character, a name's included, is shown escaped.
+    """
+    lines = exc.lines if isinstance(exc, StateDictError) else str(exc).split("\n")
+    text = " ".join(safe(part.strip(" \t")) for part in lines if part.strip(" \t"))
+    if isinstance(exc, OSError) and exc.filename and safe(exc.filename) not in text:
+        text = f"{safe(exc.filename)}: {text}"
+    return text or type(exc).__name__
 
 
 def debug_enabled(ctx: click.Context) -> bool:

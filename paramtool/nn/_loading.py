@@ -201,10 +201,8 @@ class LoadPlan:
         if strict and result.missing:
             errors.insert(0, f"Missing key(s) in state_dict: {_quoted(result.missing)}. ")
         if errors:
-            raise StateDictError(
-                f"Error(s) in loading state_dict for {type(self.model).__name__}:\n\t"
-                + "\n\t".join(errors)
-            )
+            heading = f"Error(s) in loading state_dict for {type(self.model).__name__}:"
+            raise StateDictError(heading, *errors)
 
     def apply(self, assign: bool) -> None:
         """Write the checked values: copy into each tensor once, or assign the sources.
