@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from itertools import filterfalse
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +108,12 @@ class Checkpoint:
         """The values of tensors of one dtype and one size as the rows of a 2-D array (a copy),
         read file by file in bulk: statistics of a million tiny tensors make no array each."""
         kept = [self.tied.get(name, name) for name in names] if self.tied else list(names)
-        parts = list(map(self._where.get, kept))
-        if None in parts:
-            self._kept(names[parts.index(None)])  # raises, naming the tensor
+        missing = next(filterfalse(self._where.__contains__, kept), None)
+        if missing is not None:
+            self._kept(missing)  # raises, naming the tensor
         if len(self.parts) == 1:
             return self.parts[0].stacked(kept)
+        parts = list(map(self._where.__getitem__, kept))
         order: dict[int, list[int]] = {}
         for i, part in enumerate(parts):
             order.setdefault(id(part), []).append(i)

@@ -16,6 +16,7 @@ import operator
 import os
 import stat
 from collections.abc import Sequence
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ class SafetensorsPart(Part):
             names = list(map(name_of, infos))
             sizes = map(operator.sub, map(_END, infos), map(_BEGIN, infos))
             columns = (names, map(_SHAPE, infos), map(dtypes.__getitem__, codes), sizes)
-            entries = list(map(Entry._make, zip(*columns, repeat(file), strict=False)))
+            entries = list(map(partial(tuple.__new__, Entry), zip(*columns, repeat(file))))  # noqa: B905
             super().__init__(file, entries, metadata=dict(header.metadata))
             self.header = header
             self._infos: dict[str, TensorInfo] = dict(zip(names, infos, strict=True))

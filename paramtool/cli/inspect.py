@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from paramtool.cli.json_output import EncodedItems, encode_item
+from paramtool.cli.json_output import EncodedItems
 from paramtool.cli.options import (
     CheckpointOptions,
     ModelOptions,
@@ -28,7 +28,14 @@ from paramtool.cli.render import (
     render_tree,
 )
 from paramtool.core.collection import collection_paused
-from paramtool.report import Inventory, TensorStats, build_tree, inventory_stats, open_inventory
+from paramtool.report import (
+    Inventory,
+    TensorStats,
+    build_tree,
+    inventory_stats,
+    non_finite,
+    open_inventory,
+)
 from paramtool.report.memory import estimate_memory
 
 
@@ -46,7 +53,7 @@ def _stats(inventory: Inventory) -> list[TensorStats]:
 
 
 def _stats_json(values: list[TensorStats]) -> Iterator[str]:
-    return (encode_item(s.to_dict()) for s in values)
+    return map(TensorStats.to_json, values)
 
 
 def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:
@@ -162,5 +169,5 @@ def stats(
         echo_json({"source": inventory.source, "stats": EncodedItems(_stats_json(values))})
     else:
         render_stats(make_console(), values)
-    if not all(s.finite for s in values):
+    if non_finite(values):
         raise click.exceptions.Exit(1)

@@ -60,10 +60,19 @@ def safe(text: object) -> str:
     return "".join(c if c.isprintable() else _escape(c) for c in text)
 
 
-def _safe_column(values: Sequence[object]) -> list[str]:
-    """:func:`safe` of each value, in one pass when all are printable text."""
-    texts = [value if type(value) is str else str(value) for value in values]
-    return texts if "".join(texts).isprintable() else list(map(safe, texts))
+def _safe_column(values: Sequence[object]) -> tuple[list[str], bool]:
+    """:func:`safe` of each value, and whether all are ASCII; one pass when all are printable
+    text (a million-row column is joined once, never looked at cell by cell)."""
+    texts = values if type(values) is list else list(values)
+    try:
+        joined = "".join(texts)  # type: ignore[arg-type]
+    except TypeError:
+        texts = [value if type(value) is str else str(value) for value in texts]
+        joined = "".join(texts)  # type: ignore[arg-type]
+    if not joined.isprintable():
+        texts = list(map(safe, texts))
+        joined = "".join(texts)  # type: ignore[arg-type]
+    return texts, joined.isascii()  # type: ignore[return-value]
 
 
 def _escape(char: str) -> str:
@@ -163,7 +172,9 @@ class Output:
 
     def lines(self, lines: Iterable[str]) -> None:
         """Write already laid out lines (see :class:`Table` and :func:`tree_lines`)."""
-        self.file.write("".join(line + "\n" for line in lines))
+        lines = list(lines)
+        if lines:
+            self.file.write("\n".join(lines) + "\n")
 
     def bold(self, text: str) -> str:
         """``text`` in bold when styled."""
@@ -189,50 +200,62 @@ class Table:
         self.columns = list(columns)
         self.numeric = set(numeric)
         self.names = set(self.columns[:1] if names is None else names)
-        self.rows: list[Sequence[str]] = []
+        self.cells: list[list[str]] = [[] for _ in self.columns]  # column by column
+        self._ascii = [heading.isascii() for heading in self.columns]
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """The cells row by row."""
+        return [list(row) for row in zip(*self.cells, strict=True)]
 
     def add_row(self, *values: object) -> None:
         """Add a row; each value is shown as text, unprintable characters escaped."""
-        self.rows.append([safe(v) for v in values])
+        for i, (column, value) in enumerate(zip(self.cells, values, strict=True)):
+            column.append(safe(value))
+            self._ascii[i] = self._ascii[i] and column[-1].isascii()
 
     def add_columns(self, *columns: Sequence[object]) -> None:
         """Add rows given column by column (one sequence per heading, all of one length)."""
-        texts = [_safe_column(column) for column in columns]
-        self.rows.extend(zip(*texts, strict=True))
+        if len(set(map(len, columns))) > 1 or len(columns) != len(self.cells):
+            raise ValueError("add_columns needs one sequence per heading, all of one length")
+        for i, (cells_of, column) in enumerate(zip(self.cells, columns, strict=True)):
+            texts, ascii = _safe_column(column)
+            cells_of.extend(texts)
+            self._ascii[i] = self._ascii[i] and ascii
 
     def render(self, out: Output) -> list[str]:
         """The table's lines for ``out``: whole on a pipe, fitted on a terminal."""
         if out.width is None:
             return self._piped(out)
         columns = list(range(len(self.columns)))
-        rows = [list(row) for row in self.rows]
+        rows = self.rows
         widths = self._widths(columns, rows)
         if out.width is not None:
             columns, rows, widths = self._fit(out.width, columns, rows)
         return self._lines(out, columns, rows, widths)
 
     def _piped(self, out: Output) -> list[str]:
-        """Every row whole, laid out column by column (the same lines :meth:`_lines` makes)."""
-        padded = []
+        """Every row whole (the same lines :meth:`_lines` makes), laid out column by column:
+        a million rows cost one ``%`` format each."""
+        specs, padded = [], []
         last = len(self.columns) - 1
-        values = list(zip(*self.rows, strict=True)) or [()] * len(self.columns)
-        for i, (heading, cells_of) in enumerate(zip(self.columns, values, strict=True)):
-            column = [heading, *cells_of]
+        for i, (heading, column) in enumerate(zip(self.columns, self.cells, strict=True)):
             right = heading in self.numeric
-            if "".join(column).isascii():
-                width = max(map(len, column))
-                if right:
-                    column = [value.rjust(width) for value in column]
-                elif i < last:  # trailing spaces are stripped from each line anyway
-                    column = [value.ljust(width) for value in column]
+            if self._ascii[i]:  # padded by the format: characters are cells
+                width = max(len(heading), max(map(len, column), default=0))
+                specs.append(f"%{width}s" if right else "%s" if i == last else f"%-{width}s")
             else:
-                counts = list(map(cells, column))
-                width = max(counts)
-                pads = [" " * (width - n) for n in counts]
-                pairs = (pads, column) if right else (column, pads)
-                column = list(map(str.__add__, *pairs))
-            padded.append(column)
-        lines = [GAP.join(parts).rstrip() for parts in zip(*padded, strict=True)]
+                texts = [heading, *column]
+                counts = list(map(cells, texts))
+                pads = [" " * (max(counts) - n) for n in counts]
+                texts = list(map(str.__add__, *((pads, texts) if right else (texts, pads))))
+                heading, column = texts[0], texts[1:]
+                specs.append("%s")
+            padded.append((heading, column))
+        line = GAP.join(specs).__mod__
+        headings, columns = zip(*padded, strict=True)
+        lines = [line(headings).rstrip()]
+        lines += map(str.rstrip, map(line, zip(*columns, strict=True)))
         if out.styled:  # the rule line is as wide as the terminal allows: none here
             lines[0:1] = [out.bold(lines[0]), ""]
         return lines

@@ -7,11 +7,12 @@ tables, trees and lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from paramtool.cli.layout import Output, Table, TreeLine, tree_lines
-from paramtool.report import Inventory, TensorStats, TreeNode
+from paramtool.report import Inventory, TensorStats, TreeNode, non_finite
 from paramtool.report.memory import MemoryEstimate
 
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
@@ -52,12 +53,43 @@ def shape(dims: Sequence[int]) -> str:
 
 def number(value: float | None) -> str:
     """A statistic in 4 significant digits; ``-`` when absent or undefined (NaN)."""
-    return numbers([value])[0]
+    return floats(".4g", [value])[0][0]
 
 
-def numbers(values: Iterable[float | None]) -> list[str]:
-    """:func:`number` of each value (one call for a column)."""
-    return ["-" if v is None or v != v else f"{v:.4g}" for v in values]
+def floats(spec: str, *columns: Iterable[float | None]) -> list[list[str]]:
+    """Each value of each column written by the format ``spec``; ``-`` for None and NaN.
+
+    Each distinct value is written once, for all the columns: the mean, min and max of a
+    million scalars are the same million values, and most stds are one. ``-0.0`` (a key equal
+    to ``0.0``) keeps its sign.
+    """
+    lists = [column if type(column) is list else list(column) for column in columns]
+    written = dict.fromkeys(itertools.chain.from_iterable(lists))
+    for value in written:
+        written[value] = _float(value, spec)
+    if 0.0 in written:  # -0.0 and 0.0 are one key: positive here, negative ones below
+        written[0.0] = _float(0.0, spec)
+    cells = [list(map(written.__getitem__, column)) for column in lists]
+    if 0.0 in written:
+        import numpy as np  # noqa: PLC0415 - only columns holding a zero need it
+
+        negative = _float(-0.0, spec)
+        for column, texts in zip(lists, cells, strict=True):
+            values = np.array(column, np.float64)  # None is NaN
+            for i in np.flatnonzero((values == 0) & np.signbit(values)).tolist():
+                texts[i] = negative
+    return cells
+
+
+def _float(value: float | None, spec: str) -> str:
+    return "-" if value is None or value != value else format(value, spec)
+
+
+def counts(values: Sequence[int]) -> list[str]:
+    """:func:`count` of each value, each distinct value formatted once."""
+    return _distinct(count, values)
+
+
 
 
 def table(
@@ -100,15 +132,19 @@ def render_rows(console: Output, inventory: Inventory) -> None:
     columns = ["name", "shape", "dtype", "params"] + (["trainable"] if model else []) + ["tied"]
     out = table(console, columns, numeric=["params"], wrap=["name", "tied"])
     rows = inventory.rows
-    values = [
-        [row.name for row in rows],
-        [shape(row.shape) for row in rows],
-        [row.dtype for row in rows],
-        [count(row.numel) for row in rows],
-    ]
-    values += [[trainable_mark(row) for row in rows]] if model else []
-    out.add_columns(*values, [tie_mark(row) for row in rows])
+    if rows:
+        names, shapes, dtypes, numel, *_ = zip(*rows, strict=True)
+        values = [names, _distinct(shape, shapes), dtypes, counts(numel)]
+        values += [[trainable_mark(row) for row in rows]] if model else []
+        ties = [tie_mark(row) for row in rows] if inventory.ties else [""] * len(rows)
+        out.add_columns(*values, ties)
     emit(console, out)
+
+
+def _distinct(write: Callable[[Any], str], values: Sequence[Any]) -> list[str]:
+    """``write`` of each value, each distinct (hashable) value written once."""
+    written = {value: write(value) for value in set(values)}
+    return list(map(written.__getitem__, values))
 
 
 def render_totals(console: Output, inventory: Inventory, shown: Inventory | None = None) -> None:
@@ -194,16 +230,13 @@ def render_stats(console: Output, stats: Sequence[TensorStats]) -> None:
     """Per-tensor statistics, then a NaN/Inf summary line."""
     columns = ["name", "numel", "mean", "std", "min", "max", "zeros", "nan", "inf"]
     out = table(console, columns, numeric=columns[1:])
-    out.add_columns(
-        [s.name for s in stats],
-        [count(s.numel) for s in stats],
-        *(numbers([getattr(s, key) for s in stats]) for key in ("mean", "std", "min", "max")),
-        [f"{s.zero_fraction:.1%}" for s in stats],
-        [count(s.nan) for s in stats],
-        [count(s.inf) for s in stats],
-    )
+    if stats:
+        names, numel, mean, std, low, high, zeros, nan, inf = zip(*stats, strict=True)
+        fraction = [z / n if n else 0.0 for z, n in zip(zeros, numel, strict=True)]
+        figures = floats(".4g", mean, std, low, high)
+        out.add_columns(names, counts(numel), *figures, *floats(".1%", fraction), counts(nan), counts(inf))  # fmt: skip
     emit(console, out)
-    bad = [s.name for s in stats if not s.finite]
+    bad = non_finite(stats)
     summary = (
         f"non-finite values in {len(bad)} tensor(s): {', '.join(bad)}"
         if bad

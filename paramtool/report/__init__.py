@@ -25,7 +25,7 @@ from paramtool.report.inventory import (
     from_module,
 )
 from paramtool.report.open import is_model_file, open_checkpoint, open_inventory
-from paramtool.report.stats import TensorStats, inventory_stats, tensor_stats
+from paramtool.report.stats import TensorStats, inventory_stats, non_finite, tensor_stats
 from paramtool.report.tree import TreeNode, build_tree
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "from_checkpoint",
     "from_module",
     "inventory_stats",
+    "non_finite",
     "is_model_file",
     "open_checkpoint",
     "open_inventory",

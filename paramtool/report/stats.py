@@ -6,10 +6,14 @@ memory, and the moments are merged with Chan's parallel formula (numerically sta
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from itertools import repeat
+from json.encoder import encode_basestring_ascii as _json_text
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,9 +24,9 @@ from paramtool.report.inventory import Inventory
 CHUNK = 1 << 22
 
 
-@dataclass(frozen=True)
-class TensorStats:
-    """Statistics of one tensor's finite values (NaN/Inf are counted, not averaged).
+class TensorStats(NamedTuple):
+    """Statistics of one tensor's finite values (NaN/Inf are counted, not averaged); a named
+    tuple, as a checkpoint may hold millions of tensors.
 
     Attributes:
         name: The tensor's name.
@@ -56,14 +60,32 @@ class TensorStats:
         """True when no element is NaN or infinite."""
         return self.nan == 0 and self.inf == 0
 
+    def to_json(self) -> str:
+        """The one-line JSON text of :meth:`to_dict` (``json.dumps`` with ``", "`` and ``": "``
+        separators), written without the dict: a checkpoint may hold a million tensors."""
+        figures = ", ".join(f'"{key}": {_json_float(getattr(self, key))}' for key in _FIGURES)
+        return (
+            f'{{"name": {_json_text(self.name)}, "numel": {self.numel}, {figures}, '
+            f'"zeros": {self.zeros}, "nan": {self.nan}, "inf": {self.inf}, '
+            f'"zero_fraction": {_json_float(self.zero_fraction)}}}'
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN written as None)."""
-        data = dict(vars(self))
+        data = self._asdict()
         for key in ("mean", "std", "min", "max"):
             if not math.isfinite(data[key]):
                 data[key] = None
         data["zero_fraction"] = self.zero_fraction
         return data
+
+
+#: The figures of :class:`TensorStats` that are NaN (JSON ``null``) when undefined.
+_FIGURES = ("mean", "std", "min", "max")
+
+
+def _json_float(value: float) -> str:
+    return float.__repr__(value) if math.isfinite(value) else "null"
 
 
 def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
@@ -123,54 +145,83 @@ BATCH = 1 << 16
 def inventory_stats(
     inventory: Inventory, progress: Callable[[str, int], None] | None = None
 ) -> list[TensorStats]:
-    """Statistics of every distinct tensor of an inventory (aliases are skipped).
+    """Statistics of every distinct tensor of an inventory (aliases are skipped), in row order.
 
-    Values are read in row order, one tensor at a time. Small tensors (a checkpoint of a
-    million may hold mostly scalars and biases) of one size and dtype are measured together as
-    the rows of one 2-D array: the same reductions on the same elements, so the same results,
-    with numpy called once per batch instead of once per tensor.
+    Larger tensors are read one at a time. Small ones (a checkpoint of a million may hold
+    mostly scalars and biases) of one size and dtype are read together as the rows of one 2-D
+    array (:meth:`Inventory.stacked`: one gather from a mapped file) and measured by the same
+    reductions on the same elements, so with the same results, numpy being called once per
+    batch instead of once per tensor.
 
     Args:
         inventory: What to measure; values are computed or read one tensor at a time.
-        progress: Called with (name, nbytes) after each tensor.
+        progress: Called with (name, nbytes) after each tensor or batch of tensors.
     """
     rows = inventory.unique_rows()
-    result: list[TensorStats | None] = [None] * len(rows)
-    batches: dict[tuple[int, np.dtype], list[tuple[int, np.ndarray]]] = {}
-    values = inventory.values
-    for i, row in enumerate(rows):
-        array = values(row.name)
-        if type(array) is not np.ndarray:
-            array = np.asarray(to_host(array))
-        size = array.size
-        if 0 < size <= SMALL and array.dtype.kind != "c":
-            key = (size, array.dtype)
-            batch = batches.get(key)
-            if batch is None:
-                batch = batches[key] = []
-            batch.append((i, array))
-            if len(batch) * size >= BATCH:
-                _measure_batch(rows, batches.pop(key), result)
-        else:
-            result[i] = tensor_stats(row.name, array)
+    result = np.empty(len(rows), dtype=object)
+    small = _small_rows(rows)
+    for i in np.flatnonzero(~small).tolist():
+        row = rows[i]
+        result[i] = tensor_stats(row.name, inventory.values(row.name))
         if progress is not None:
             progress(row.name, row.nbytes)
-    for batch in batches.values():
-        _measure_batch(rows, batch, result)
-    return result  # type: ignore[return-value] - every slot is filled
+    for group in _batches(rows, small):
+        names = list(map(_NAME, map(rows.__getitem__, group)))
+        measured = _measure_rows(names, inventory.stacked(names))
+        result[group] = np.fromiter(measured, object, len(measured))  # tuples kept whole
+        if progress is not None:
+            progress(names[-1], sum(map(_NBYTES, map(rows.__getitem__, group))))
+    return result.tolist()
 
 
-def _measure_batch(
-    rows: list[Any], batch: list[tuple[int, np.ndarray]], result: list[TensorStats | None]
-) -> None:
-    """Fill ``result`` for tensors of one size and dtype, as :func:`tensor_stats` would.
+_NAME, _NUMEL, _NBYTES, _DTYPE = map(attrgetter, ("name", "numel", "nbytes", "dtype"))
+_NAN, _INF = attrgetter("nan"), attrgetter("inf")
+#: ``TensorStats._make`` without its Python-level length check (the zip gives every field).
+_new_stats = partial(tuple.__new__, TensorStats)
 
-    Each row of the 2-D array goes through the same numpy reductions as a tensor alone, and the
-    merge of :func:`tensor_stats` (from nothing, one chunk) is applied with the same float
-    operations; a tensor holding NaN or Inf is measured alone.
+
+def _small_rows(rows: list[Any]) -> np.ndarray:
+    """Mask of the rows measured in batches: 1 to :data:`SMALL` elements, not complex."""
+    numel = np.fromiter(map(_NUMEL, rows), np.float64, len(rows))  # exact up to 2**53
+    small = (numel > 0) & (numel <= SMALL)
+    dtypes = set(map(_DTYPE, rows))
+    if any(dtype.startswith("complex") for dtype in dtypes):
+        small &= np.fromiter((not d.startswith("complex") for d in map(_DTYPE, rows)), bool)
+    return small
+
+
+def _batches(rows: list[Any], small: np.ndarray) -> Iterator[list[int]]:
+    """Indices of small rows of one size and dtype, at most :data:`BATCH` elements a batch."""
+    dtypes = list(map(_DTYPE, rows))
+    codes = {dtype: i for i, dtype in enumerate(sorted(set(dtypes)))}
+    chosen = np.flatnonzero(small)
+    numel = np.fromiter(map(_NUMEL, map(rows.__getitem__, chosen.tolist())), np.int64, len(chosen))
+    code = np.fromiter(map(codes.__getitem__, map(dtypes.__getitem__, chosen.tolist())), np.int64, len(chosen))  # fmt: skip
+    key = numel * len(codes) + code
+    order = np.argsort(key, kind="stable")
+    chosen, key, numel = chosen[order], key[order], numel[order]
+    starts = np.flatnonzero(np.diff(key, prepend=-1)).tolist() + [len(key)]
+    for begin, end in itertools.pairwise(starts):
+        step = max(BATCH // int(numel[begin]), 1)
+        for first in range(begin, end, step):
+            yield chosen[first : min(first + step, end)].tolist()
+
+
+def non_finite(stats: Sequence[TensorStats]) -> list[str]:
+    """Names of the tensors holding a NaN or an infinite value, in order."""
+    if not any(map(_NAN, stats)) and not any(map(_INF, stats)):
+        return []
+    return [s.name for s in stats if s.nan or s.inf]
+
+
+def _measure_rows(names: list[str], values: np.ndarray) -> list[TensorStats]:
+    """:func:`tensor_stats` of each row of a 2-D array (one small tensor a row).
+
+    Each row goes through the same numpy reductions as a tensor alone, and the merge of
+    :func:`tensor_stats` (from nothing, one chunk) is applied with the same float operations;
+    a row holding NaN or Inf is measured alone.
     """
-    flat = np.concatenate([a for _, a in batch], axis=None)  # one row of values per tensor
-    values = flat.reshape(len(batch), -1).astype(np.float64)
+    values = values.astype(np.float64)
     size = values.shape[1]
     finite = np.isfinite(values).all(axis=1)
     zeros = (values == 0).sum(axis=1).tolist()
@@ -179,21 +230,17 @@ def _measure_batch(
     c_m2 = np.square(good - c_mean[:, None]).sum(axis=1)
     mean = 0.0 + c_mean * size / size  # the merge into an empty total, as in tensor_stats
     m2 = 0.0 + (c_m2 + c_mean * c_mean * 0 * size / size)
-    columns = zip(
-        mean.tolist(),
-        np.sqrt(m2 / size).tolist(),
-        good.min(axis=1).tolist(),
-        good.max(axis=1).tolist(),
-        strict=True,
-    )
-    kept = iter(columns)
-    for j, (i, array) in enumerate(batch):
-        name = rows[i].name
-        if not finite[j]:
-            result[i] = tensor_stats(name, array)
-            continue
-        avg, std, low, high = next(kept)
-        result[i] = TensorStats(name, size, avg, std, low, high, zeros[j], 0, 0)
+    columns = (mean.tolist(), np.sqrt(m2 / size).tolist(), good.min(axis=1).tolist(), good.max(axis=1).tolist())  # fmt: skip
+    if finite.all():
+        fields = (names, repeat(size), *columns, zeros, repeat(0), repeat(0))
+        return list(map(_new_stats, zip(*fields)))  # noqa: B905 - repeats are endless
+    kept = zip(*columns, strict=True)
+    return [
+        TensorStats(name, size, *next(kept), zeros[j], 0, 0)
+        if finite[j]
+        else tensor_stats(name, values[j])
+        for j, name in enumerate(names)
+    ]
 
 
 def add_init_stats(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -292,9 +293,8 @@ def _well_formed(names: list[str], values: list[object], data_size: int) -> list
     begin, end = begin[order], end[order]
     if begin[0] != 0 or not np.array_equal(begin[1:], end[:-1]) or end[-1] != data_size:
         return None
-    return list(
-        map(TensorInfo._make, zip(names, codes, map(tuple, shapes), begins, ends, strict=True))
-    )
+    columns = (names, codes, map(tuple, shapes), begins, ends)
+    return list(map(partial(tuple.__new__, TensorInfo), zip(*columns, strict=True)))
 
 
 def validate(parsed: dict[str, object], data_size: int, path: object) -> list[TensorInfo]:
