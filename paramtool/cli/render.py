@@ -90,8 +90,6 @@ def counts(values: Sequence[int]) -> list[str]:
     return _distinct(count, values)
 
 
-
-
 def table(
     console: Output,
     columns: Iterable[str],
