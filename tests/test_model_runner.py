@@ -217,3 +217,114 @@ def test_escape_sequences_a_model_file_prints_reach_stderr_as_text(tmp_path: Pat
     result = run("inspect", path, "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["kind"] == "model"
     assert "\\x1b[31mred\\x07\tok" in result.stderr and "\x1b" not in result.stderr
+
+
+def run_limited(*args: object, limit: float = 20) -> subprocess.CompletedProcess[str]:
+    """``python -m paramtool ARGS`` that must end within ``limit`` seconds."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "paramtool", *(str(a) for a in args)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit)
+
+
+NET = """\
+import os, sys, threading, time
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+"""
+
+
+def test_a_thread_the_file_starts_neither_holds_the_command_nor_writes_to_stdout(
+    tmp_path: Path,
+) -> None:
+    # A non-daemon thread printing forever: `python model.py` would never end.
+    body = NET + "\n\ndef tick():\n    while True:\n        print('tick', flush=True)\n        time.sleep(0.002)\n\n\nthreading.Thread(target=tick).start()\n"  # fmt: skip
+    path = write(tmp_path, "model.py", body)
+    for command in (["inspect", path, "--json"], ["export", tmp_path / "o.safetensors", "--model", path, "--json"]):  # fmt: skip
+        result = run_limited(*command)
+        assert result.returncode == 0, result.stderr[-2000:]
+        json.loads(result.stdout)  # no 'tick' in it, though the thread printed all along
+        assert "tick" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_what_the_file_writes_to_descriptor_1_or_a_forked_child_never_reaches_stdout(
+    tmp_path: Path,
+) -> None:
+    body = NET + "\n\nos.write(1, b'raw write\\n')\nif os.fork() == 0:\n    print('in the child')\n"
+    result = run_limited("inspect", write(tmp_path, "model.py", body), "--json")
+    assert result.returncode == 0, result.stderr
+    assert [row["name"] for row in json.loads(result.stdout)["tensors"]] == ["fc.weight", "fc.bias"]  # fmt: skip
+    assert "raw write" in result.stderr and result.stderr.count("in the child") == 1
+
+
+@pytest.mark.parametrize("fd", [1, 2])
+def test_descriptors_the_file_closes_are_put_back(tmp_path: Path, fd: int) -> None:
+    path = write(tmp_path, "model.py", NET + f"\n\nos.close({fd})\n")
+    result = run_limited("export", tmp_path / "out.safetensors", "--model", path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["files"] and "wrote" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("method", "command"),
+    [
+        (
+            "def forward(self, x):\n        print('forward ran')\n        sys.exit(0)",
+            ["check", "--input", "3,2"],
+        ),  # fmt: skip
+        ("def forward(self, x):\n        raise GeneratorExit", ["check", "--input", "3,2"]),
+        ("def forward(self, x):\n        os._exit(0)", ["check", "--input", "3,2"]),
+        ("def example_input(self):\n        sys.exit(0)", ["check"]),
+        (
+            "def example_input(self):\n        import torch\n        return torch.randn(4, 2)\n\n    def forward(self, x):\n        sys.exit(0)",
+            ["init", "--scheme", "lsuv"],
+        ),  # fmt: skip
+    ],
+)
+def test_model_code_run_after_loading_cannot_fake_success(
+    tmp_path: Path, method: str, command: list[str]
+) -> None:
+    path = write(tmp_path, "model.py", NET + "\n    " + method + "\n")
+    result = run_limited(command[0], path, *command[1:], "--json")
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert errors[0].startswith(f"Error: {path}:") and "in forward()" in errors[0] or "in example_input()" in errors[0]  # fmt: skip
+
+
+def test_prints_of_forward_go_to_stderr(tmp_path: Path) -> None:
+    method = "def forward(self, x):\n        print('forward ran')\n        return self.fc(x)"
+    result = run_limited("check", write(tmp_path, "model.py", NET + "\n    " + method + "\n"), "--input", "3,2", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout)
+    assert "forward ran" in result.stderr
+
+
+def test_signals_alarms_and_builtins_the_file_changes_are_put_back(tmp_path: Path) -> None:
+    import builtins
+    import signal
+
+    from paramtool.models.loader import load_model
+
+    body = NET + "\n\nimport builtins, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nsignal.alarm(30)\ndel builtins.print\n"  # fmt: skip
+    before, timer = signal.getsignal(signal.SIGINT), signal.getitimer(signal.ITIMER_REAL)[0]
+    load_model(write(tmp_path, "model.py", body))
+    assert signal.getsignal(signal.SIGINT) is before
+    left = signal.getitimer(signal.ITIMER_REAL)[0]  # the test runner's own alarm, or none
+    assert (left == 0) if timer == 0 else (timer - 5 < left <= timer), (timer, left)
+    assert builtins.print is print
+
+
+@pytest.mark.parametrize("command", ["export", "init"])
+def test_a_fifo_as_the_model_of_a_writing_command_is_refused_at_once(
+    tmp_path: Path, command: str
+) -> None:
+    fifo = tmp_path / "model.py"
+    os.mkfifo(fifo)
+    args = ["export", tmp_path / "o.safetensors", "--model", fifo] if command == "export" else ["init", fifo]  # fmt: skip
+    result = run_limited(*args, limit=10)
+    assert result.returncode == 1 and "is not a regular file" in result.stderr

@@ -17,6 +17,7 @@ from paramtool.cli.options import (
 )
 from paramtool.cli.render import emit, make_console, number, shape, table
 from paramtool.export import ModelRecipe, prepare
+from paramtool.models.runner import model_code
 from paramtool.nn.signal import example_batch
 from paramtool.report.check import DEFAULT_FACTOR, CheckRun, check_model
 
@@ -129,16 +130,16 @@ def check(
         )  # fmt: skip
         seed_used = int(recipe.seed)  # type: ignore[arg-type]
         model = prepare(recipe).model
-        try:
-            batch = example_batch(model, dims, integer=integer, seed=seed_used)
-        except MemoryError:
-            raise _too_large(dims) from None
-        label = scheme or ("rules" if rules else source or "default")
-        runs.append(
-            check_model(
+        with model_code(model_file, "while running the model"):
+            try:
+                batch = example_batch(model, dims, integer=integer, seed=seed_used)
+            except MemoryError:
+                raise _too_large(dims) from None
+            label = scheme or ("rules" if rules else source or "default")
+            run = check_model(
                 model, batch, scheme=label, grad=grad, train=train, factor=factor, seed=seed_used
-            )  # fmt: skip
-        )
+            )
+        runs.append(run)
     if as_json:
         echo_json(
             {

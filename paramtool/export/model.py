@@ -29,6 +29,7 @@ from paramtool.core.dtypes import as_dtype, is_floating_point
 from paramtool.errors import DTypeError
 from paramtool.export.source import TensorSpec, digest, specs_of, ties_of
 from paramtool.models.loader import DEFAULT_MODEL_FILE
+from paramtool.models.runner import model_code
 from paramtool.models.sources import absolute_target, open_model, target_label
 from paramtool.nn.init.schemes import InitReport, apply_scheme
 
@@ -124,6 +125,8 @@ class ModelRecipe:
 
 
 def _file_digest(path: Path) -> str | None:
+    if not path.is_file():
+        return None  # a FIFO is never opened; load_model reports what the path is
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
@@ -184,15 +187,17 @@ def prepare(recipe: ModelRecipe) -> Prepared:
         model = open_model(
             recipe.model_file, recipe.entry, recipe.args, recipe.config, torch=recipe.torch
         )
-        if recipe.device is not None:
-            model = model.to(as_device(recipe.device))
-        init_report = None
-        if recipe.scheme is not None or recipe.rules:
-            init_report = apply_scheme(model, recipe.scheme or "default", recipe.rules, seed=seed)
-        if recipe.load_from is not None:
-            load_into(model, recipe.load_from, strict=recipe.strict)
-        if recipe.dtype is not None:
-            model = model.to(float_dtype(recipe.dtype))
+        # The model's own code may run again (LSUV's forward, an overridden load_state_dict).
+        with model_code(recipe.model_file, "while initialising and loading the model"):
+            if recipe.device is not None:
+                model = model.to(as_device(recipe.device))
+            init_report = None
+            if recipe.scheme is not None or recipe.rules:
+                init_report = apply_scheme(model, recipe.scheme or "default", recipe.rules, seed=seed)  # fmt: skip
+            if recipe.load_from is not None:
+                load_into(model, recipe.load_from, strict=recipe.strict)
+            if recipe.dtype is not None:
+                model = model.to(float_dtype(recipe.dtype))
     return Prepared(model, init_report)
 
 

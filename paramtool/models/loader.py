@@ -40,14 +40,9 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from paramtool.errors import ModelLoadError
+from paramtool.models.containment import EscapedOutput, contained
 from paramtool.models.conventions import config_arguments, root_classes
-from paramtool.models.runner import (
-    EscapedOutput,
-    contained,
-    describe_failure,
-    has_user_frame,
-    run_file,
-)
+from paramtool.models.runner import describe_failure, model_code, run_file
 from paramtool.models.structure import check_structure
 from paramtool.models.torch_scope import missing_error, torch_scope
 
@@ -192,7 +187,7 @@ def load_model(
     folder = Path(os.path.realpath(path)).parent
     scope = torch_scope(folder) if base is None else contextlib.nullcontext()
     printed = output or EscapedOutput(sys.stderr)
-    with scope as missing, contextlib.redirect_stdout(printed), contained():
+    with scope as missing, contained(printed):
         try:
             module = run_file(path)
             name, candidate = _pick_candidate(module, path, entry, base or _module_type())
@@ -205,28 +200,14 @@ def load_model(
         if missing is not None and missing.used:
             raise missing_error(missing.used, path)
     check_structure(model, path)
-    with contextlib.redirect_stdout(printed), contained():
-        _traverse(model, path)
-    return model
-
-
-def _traverse(model: Any, path: Path) -> None:
-    """Run the traversals reports and exports make, so the model's own overrides of them fail here.
-
-    A model class may override ``state_dict`` or ``named_parameters``; when its code raises, the
-    error names the model file and line. An exception that did not pass through the model file's
-    code is paramtool's own and keeps its traceback.
-    """
-    try:
+    with model_code(path, "while listing the model's tensors", printed):
+        # the traversals reports and exports make, so a model class overriding one of them
+        # with code that raises fails here, naming its file and line
         list(model.named_parameters(remove_duplicate=False))
         list(model.named_buffers(remove_duplicate=False))
         list(model.named_modules(remove_duplicate=False))
         model.state_dict(keep_vars=True)
-    except BaseException as exc:
-        if not has_user_frame(exc, path):
-            raise
-        when = "while listing the model's tensors"
-        raise ModelLoadError(describe_failure(exc, path, when)) from exc
+    return model
 
 
 def _missing_package(exc: BaseException) -> Any:

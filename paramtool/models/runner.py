@@ -11,11 +11,9 @@ and the line in the user's code.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
 import importlib.util
-import io
 import itertools
 import os
 import sys
@@ -25,81 +23,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
-from paramtool.errors import ModelLoadError
+from paramtool.errors import ModelLoadError, ParamtoolError
+from paramtool.models.containment import ProcessExit, contained
 
 _counter = itertools.count()
-
-
-class EscapedOutput(io.TextIOBase):
-    """A text stream writing to ``target`` with control characters shown escaped.
-
-    What a model file prints is data: an escape sequence in it (``\\x1b[31m``) reaches the
-    terminal as text, never as a command; newlines and tabs pass as they are.
-    """
-
-    _TABLE = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if c not in (9, 10)}
-
-    def __init__(self, target: TextIO) -> None:
-        super().__init__()
-        self._target = target
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self._target.write(text.translate(self._TABLE))
-        return len(text)
-
-    def flush(self) -> None:
-        self._target.flush()
-
-
-class _ProcessExit(SystemExit):
-    """``os._exit`` called by a model file, turned into an exception paramtool can report."""
-
-
-@contextlib.contextmanager
-def contained() -> Iterator[None]:
-    """While a model file runs and builds its model, keep it from ending or outliving paramtool.
-
-    ``os._exit`` raises instead of ending the process without a word, exit handlers the file
-    registers with ``atexit`` are dropped afterwards (they would print after paramtool's own
-    output), standard input reads as empty (``input()`` never waits), and the working directory
-    is restored if the file changed it, as are the recursion limit and standard output and
-    error (reopened if the file closed them).
-    """
-    saved_exit, saved_register, cwd = os._exit, atexit.register, os.getcwd()
-    limit, streams = sys.getrecursionlimit(), (sys.stdout, sys.stderr)
-    saved_stdin, sys.stdin = sys.stdin, io.StringIO()
-    registered: list[object] = []
-
-    def no_exit(code: int) -> None:
-        raise _ProcessExit(code)
-
-    def register(func: object, *args: object, **kwargs: object) -> object:
-        registered.append(func)
-        return saved_register(func, *args, **kwargs)  # type: ignore[arg-type]
-
-    os._exit, atexit.register = no_exit, register  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        os._exit, atexit.register = saved_exit, saved_register  # type: ignore[assignment]
-        sys.stdin = saved_stdin
-        sys.setrecursionlimit(limit)
-        sys.stdout, sys.stderr = (_reopened(s, fd) for fd, s in enumerate(streams, start=1))
-        for func in registered:
-            atexit.unregister(func)  # type: ignore[arg-type]
-        with contextlib.suppress(OSError):
-            if os.getcwd() != cwd:
-                os.chdir(cwd)
-
-
-def _reopened(stream: TextIO, fd: int) -> TextIO:
-    """``stream``, or a new one on the same descriptor if it was closed."""
-    if not stream.closed:
-        return stream
-    return open(fd, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
 
 
 def run_file(path: str | os.PathLike[str]) -> ModuleType:
@@ -216,7 +143,7 @@ def describe_failure(exc: BaseException, path: Path, when: str) -> str:
             when = f"{when}, in {frame.name}()"
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    if isinstance(exc, _ProcessExit):
+    if isinstance(exc, ProcessExit):
         detail = f"the model file called os._exit({exc.code!r})"
     elif isinstance(exc, SystemExit):
         detail = f"the model file called sys.exit({exc.code!r})"
@@ -241,3 +168,31 @@ def _user_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None
         if file == target or best is None and file.parent == folder:
             best = frame
     return best
+
+
+@contextlib.contextmanager
+def model_code(
+    path: str | os.PathLike[str], when: str, output: TextIO | None = None
+) -> Iterator[None]:
+    """Run a block that calls the model file's code again (its ``forward``, ``example_input``,
+    the traversals a model class may override) as the file itself runs: contained, and what it
+    raises that passed through the file's code a :class:`ModelLoadError` naming the file and line.
+
+    paramtool's own errors pass as they are, and so does an exception that never passed
+    through the model file's code (paramtool's bug: its traceback is kept).
+
+    Args:
+        path: The model file.
+        when: What was running, for the message ("while running forward").
+        output: Where its prints go (default: stderr, control characters escaped).
+    """
+    path = Path(path)
+    with contained(output):
+        try:
+            yield
+        except ParamtoolError:
+            raise
+        except BaseException as exc:
+            if not has_user_frame(exc, path):
+                raise
+            raise ModelLoadError(describe_failure(exc, path, when)) from exc
