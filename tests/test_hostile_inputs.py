@@ -65,6 +65,7 @@ def build_inputs(folder: Path) -> None:
         MODEL + "class M(nn.Module):\n    def __init__(self, n=2):\n        super().__init__()\n"
         "        self.l = nn.Linear(int(n), 2)\n"
     )
+    (folder / "huge.py").write_text(MODEL + "model = nn.Linear(10**6, 10**6)  # 4 TB of float32\n")
     (folder / "big_int.json").write_text('{"n": ' + "9" * 5000 + "}")
     (folder / "loop.safetensors").symlink_to("loop.safetensors")
     (folder / "loop.py").symlink_to("loop.py")
@@ -103,6 +104,9 @@ for command in ("inspect", "load"):
 # A name's line breaks in an error message are escaped, not folded into the line as spaces.
 for tag, shown in {"newline": "a\\x0ab", "return": "a\\x0db", "separator": "a\\x1cb", "line": "a\\u2028b"}.items():  # fmt: skip
     case(f"export-from-name-{tag}", "export", "--model", "ok.py", "--from", f"name_{tag}.safetensors", "out.safetensors", shows=f'Unexpected key(s) in state_dict: "{shown}"')  # fmt: skip
+# A write that fails leaves no folder it created for OUT behind.
+for kind, extra in (("file", ("new/a/x.safetensors",)), ("sharded", ("--max-shard-size", "1GB", "new/a/out"))):  # fmt: skip
+    case(f"export-new-folder-{kind}", "export", "--model", "huge.py", *extra, shows="does not fit in memory")  # fmt: skip
 case("init-out-empty", "init", "ok.py", "-o", "", code=2, shows="output path is empty")
 if find_spec("distributed") is not None:  # --workers and --scheduler run on Dask
     sharded = ("export", "--model", "ok.py", "--max-shard-size", "20B", "out")
@@ -122,6 +126,12 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcom
 def test_hostile_input(outcomes: dict[str, tuple[Outcome, Path]], name: str, code: int, shows: str) -> None:  # fmt: skip
     result, folder = outcomes[name]
     check_outcome(result, code, shows, folder)
+
+
+@pytest.mark.parametrize("kind", ["file", "sharded"])
+def test_a_failed_write_removes_the_folders_it_made(outcomes: dict[str, tuple[Outcome, Path]], kind: str) -> None:  # fmt: skip
+    _, folder = outcomes[f"export-new-folder-{kind}"]
+    assert not (folder / "new").exists()
 
 
 def test_infinities_of_opposite_sign_are_not_close() -> None:

@@ -137,12 +137,10 @@ def write_checkpoint(
         plan = make_plan(source, None, metadata, single_file=target.name)
     else:
         plan = make_plan(source, max_shard_size or "5GB", metadata)
-    with _signals_interrupt():
+    with _signals_interrupt(), _made_parents(target.parent):
         if single:
-            target.parent.mkdir(parents=True, exist_ok=True)
             _run(source, plan, [0], target.parent, workers, scheduler, progress)
             return [target]
-        target.parent.mkdir(parents=True, exist_ok=True)
         with staged(target) as folder:
             _run(source, plan, keep_complete(folder, plan), folder, workers, scheduler, progress)
             if plan.indexed:
@@ -151,6 +149,25 @@ def write_checkpoint(
             swap_into_place(folder, target)
     files = [target / shard.file for shard in plan.shards]
     return files + [target / INDEX_FILE] if plan.indexed else files
+
+
+@contextlib.contextmanager
+def _made_parents(folder: Path) -> Iterator[None]:
+    """Create ``folder`` and its missing parents; a write that fails removes those it made
+    (when empty), so a failed write leaves nothing behind."""
+    made = []
+    for parent in (folder, *folder.parents):
+        if parent.exists() or parent.is_symlink():
+            break
+        made.append(parent)  # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for parent in made:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
 
 
 def _run(
