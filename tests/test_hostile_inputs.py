@@ -10,6 +10,7 @@ or empty, a model file that is a link loop, and Dask addresses that are malforme
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shlex
@@ -188,3 +189,13 @@ def test_a_closed_stdout_is_one_error_line(tmp_path: Path, command: str) -> None
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: "), done.stderr
     assert "standard output is closed" in done.stderr
+
+
+def test_plain_entries_are_written_as_json_dumps_writes_them() -> None:
+    """Scalars take a short path (a checkpoint may hold a million of them); the text is
+    json.dumps's, and what JSON cannot hold (NaN, an int of 5,000 digits) is left out."""
+    values = {"none": None, "yes": True, "no": False, "int": -5, "big": 2**70, "float": 1.5}
+    values |= {"text": 'a"b\\c\n\x1b\u00e9\U0001f600\ud800', "empty": "", "list": [1, "x", None]}
+    bad = {"nan": math.nan, "digits": 10**5000, "nested_nan": [math.inf]}
+    entries = plain_entries({"state_dict": {}, **values, **bad}, "state_dict")
+    assert entries == {key: json.dumps(value) for key, value in values.items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -186,12 +186,25 @@ def plain_entries(obj: Any, chosen: str | None) -> dict[str, str]:
     return out
 
 
+#: JSON of the scalars a training checkpoint's entries mostly are, written as ``json.dumps``
+#: writes them without its per-call set-up (a file may hold a million entries).
+_SCALAR_JSON: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _: "null",
+    bool: lambda value: "true" if value else "false",
+    int: int.__repr__,
+    str: json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
+}
+
+
 def _json(value: Any) -> str | None:
-    if not _plain(value, depth=0, budget=[PLAIN_VALUES]):
-        return None
     try:
+        scalar = _SCALAR_JSON.get(type(value))
+        if scalar is not None:
+            return scalar(value)
+        if not _plain(value, depth=0, budget=[PLAIN_VALUES]):
+            return None
         return json.dumps(value, allow_nan=False, sort_keys=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # an int of more than 4,300 digits, a float that is NaN
         return None
 
 
