@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from itertools import filterfalse
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +53,18 @@ class Checkpoint:
         self.parts = parts
         self.files = [part.file for part in parts]
         self.index = index
-        self._where: dict[str, Part] = {}
-        self.entries: list[Entry] = []
-        for part in parts:
-            self._where.update(dict.fromkeys(map(name_of, part.entries), part))
-            self.entries.extend(part.entries)
+        self.entries: list[Entry] = [entry for part in parts for entry in part.entries] if len(parts) > 1 else list(parts[0].entries if parts else [])  # fmt: skip
+        # name -> file, for shards only: one file answers for its own names
+        self._where: dict[str, Part] | None = None
+        if len(parts) > 1:
+            self._where = {}
+            for part in parts:
+                self._where.update(dict.fromkeys(map(name_of, part.entries), part))
         merged = _index_metadata(index)
         for part in parts:
             merged.update(part.metadata)
-        where = self._where
-        self.tied = {k: v for k, v in merged.items() if k not in where and v in where}
+        stored = self._part_of
+        self.tied = {k: v for k, v in merged.items() if not stored(k) and stored(v)}
         for part in parts:
             self.tied.update(part.tied)
         self.metadata = {k: v for k, v in merged.items() if k not in self.tied}
@@ -75,7 +76,7 @@ class Checkpoint:
         return len(self.entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._where or name in self.tied
+        return self._part_of(name) is not None or name in self.tied
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r}, tensors={len(self)}, files={len(self.files)})"
@@ -97,23 +98,24 @@ class Checkpoint:
             CheckpointError: no such tensor.
         """
         kept = self._kept(name)
-        return next(e for e in self._where[kept].entries if e.name == kept)
+        return next(e for e in self._part_of(kept).entries if e.name == kept)  # type: ignore[union-attr]
 
     def array(self, name: str) -> np.ndarray:
         """The values of ``name`` as a zero-copy numpy array of the mapped file."""
         kept = self._kept(name)
-        return self._where[kept].array(kept)
+        return self._part_of(kept).array(kept)  # type: ignore[union-attr]
 
     def stacked(self, names: Sequence[str]) -> np.ndarray:
         """The values of tensors of one dtype and one size as the rows of a 2-D array (a copy),
         read file by file in bulk: statistics of a million tiny tensors make no array each."""
         kept = [self.tied.get(name, name) for name in names] if self.tied else list(names)
-        missing = next(filterfalse(self._where.__contains__, kept), None)
-        if missing is not None:
-            self._kept(missing)  # raises, naming the tensor
-        if len(self.parts) == 1:
-            return self.parts[0].stacked(kept)
-        parts = list(map(self._where.__getitem__, kept))
+        try:
+            if self._where is None:
+                return self.parts[0].stacked(kept)
+            parts = list(map(self._where.__getitem__, kept))
+        except KeyError as missing:
+            self._kept(missing.args[0])  # raises, naming the tensor
+            raise
         order: dict[int, list[int]] = {}
         for i, part in enumerate(parts):
             order.setdefault(id(part), []).append(i)
@@ -146,9 +148,15 @@ class Checkpoint:
         for part in self.parts:
             part.release()
 
+    def _part_of(self, name: object) -> Part | None:
+        """The file storing ``name`` (a stored, not a tied name), or None."""
+        if self._where is not None:
+            return self._where.get(name)  # type: ignore[arg-type]
+        return self.parts[0] if self.parts and name in self.parts[0] else None
+
     def _kept(self, name: str) -> str:
         kept = self.tied.get(name, name)
-        if kept not in self._where:
+        if self._part_of(kept) is None:
             raise CheckpointError(f"{self.path}: no tensor named {name!r}")
         return kept
 

@@ -82,6 +82,13 @@ class Part:
     key: str | None = None
 
     mapping: Any = field(default=None, repr=False)
+    _names: set[str] | None = field(default=None, repr=False, compare=False)
+
+    def __contains__(self, name: object) -> bool:
+        """Whether this file stores a tensor of this name (names tied to one excluded)."""
+        if self._names is None:
+            self._names = set(map(name_of, self.entries))
+        return name in self._names
 
     def array(self, name: str) -> np.ndarray:
         """The values of a stored tensor, a view of the mapped file (no copy)."""

@@ -11,20 +11,21 @@ opened non-blocking, so nothing can hang on a special file.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import operator
 import os
 import stat
 from collections.abc import Sequence
-from functools import partial
+from functools import cached_property, partial
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from paramtool.checkpoint.entry import Entry, Part, name_of
-from paramtool.checkpoint.safetensors.format import DTYPES, Header, TensorInfo, read_header
+from paramtool.checkpoint.entry import Entry, Part
+from paramtool.checkpoint.safetensors.format import DTYPES, Header, read_header
 from paramtool.checkpoint.safetensors.reader import MAX_NDIM, array_from, native
 from paramtool.checkpoint.torch_legacy import LegacyFile
 from paramtool.checkpoint.torch_state import TorchPart
@@ -88,37 +89,58 @@ class SafetensorsPart(Part):
     """A ``.safetensors`` file: entries from its validated header, data mapped on demand."""
 
     def __init__(self, file: Path, header: Header) -> None:
-        infos = header.tensors
-        codes = list(map(_CODE, infos))
-        dtypes = {code: DTYPES.get(code, code) for code in set(codes)}
+        dtypes = {code: DTYPES.get(code, code) for code in set(header.codes)}
         with collection_paused():  # millions of entries, no cycles: built column by column
-            names = list(map(name_of, infos))
-            sizes = map(operator.sub, map(_END, infos), map(_BEGIN, infos))
-            columns = (names, map(_SHAPE, infos), map(dtypes.__getitem__, codes), sizes)
-            entries = list(map(partial(tuple.__new__, Entry), zip(*columns, repeat(file))))  # noqa: B905
+            sizes = map(operator.sub, header.ends, header.begins)
+            columns = (header.names, header.shapes, map(dtypes.__getitem__, header.codes), sizes)
+            entries = list(map(_new_entry, zip(*columns, repeat(file))))  # noqa: B905
             super().__init__(file, entries, metadata=dict(header.metadata))
             self.header = header
-            self._infos: dict[str, TensorInfo] = dict(zip(names, infos, strict=True))
+        self._columns: dict[str, np.ndarray] = {}
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        """Name -> position in the header, made when first needed."""
+        with collection_paused():
+            return dict(zip(self.header.names, itertools.count()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
 
     def array(self, name: str) -> np.ndarray:
         """The tensor's values: a zero-copy view of the mapped file."""
-        return array_from(self._mapped(), self.header, self._infos[name], self.file)
+        info = self.header.info(self._index[name])
+        return array_from(self._mapped(), self.header, info, self.file)
 
     def stacked(self, names: Sequence[str]) -> np.ndarray:
         """The values of stored tensors of one dtype and size as the rows of a 2-D array,
         gathered from the mapped file by one index operation (no array per tensor)."""
-        infos = list(map(self._infos.__getitem__, names))
-        first = infos[0]
-        if max(map(len, map(_SHAPE, infos))) > MAX_NDIM:
+        rows = np.fromiter(map(self._index.__getitem__, names), np.int64, len(names))
+        column = self._column
+        if column("ndim")[rows].max() > MAX_NDIM:
             return super().stacked(names)  # refused there, as each array alone would be
+        first = self.header.info(int(rows[0]))
         dtype = array_from(self._mapped(), self.header, first, self.file).dtype
-        begins = np.fromiter(map(_BEGIN, infos), np.int64, len(infos))
-        ends = np.fromiter(map(_END, infos), np.int64, len(infos))
-        if set(map(_CODE, infos)) != {first.dtype} or not (ends - begins == first.nbytes).all():
+        same = (column("code")[rows] == column("code")[rows[0]]) & (column("size")[rows] == first.nbytes)  # fmt: skip
+        if not same.all():
             raise ValueError(f"{self.file}: stacked tensors must share one dtype and size")
+        starts = column("begin")[rows] + self.header.data_start
         data = np.frombuffer(self._mapped(), np.uint8)
-        rows = data[(begins + self.header.data_start)[:, None] + np.arange(first.nbytes)]
-        return native(rows.view(dtype))
+        return native(data[starts[:, None] + np.arange(first.nbytes)].view(dtype))
+
+    def _column(self, key: str) -> np.ndarray:
+        """A header column as an array (begin, size, code number, ndim), made once."""
+        if not self._columns:
+            header = self.header
+            begin = np.array(header.begins, np.int64)  # offsets are below the file's size
+            numbers = {code: i for i, code in enumerate(set(header.codes))}
+            self._columns.update(
+                begin=begin,
+                size=np.array(header.ends, np.int64) - begin,
+                code=np.fromiter(map(numbers.__getitem__, header.codes), np.int64, len(begin)),
+                ndim=np.fromiter(map(len, header.shapes), np.int64, len(begin)),
+            )
+        return self._columns[key]
 
     def _mapped(self) -> Any:
         if self.mapping is None:
@@ -126,8 +148,8 @@ class SafetensorsPart(Part):
         return self.mapping
 
 
-#: Fields of a header record, read at C speed over millions of them.
-_CODE, _SHAPE, _BEGIN, _END = (operator.itemgetter(i) for i in (1, 2, 3, 4))
+#: ``Entry._make`` without its Python-level length check.
+_new_entry = partial(tuple.__new__, Entry)
 
 
 def map_copy(path: Path) -> mmap.mmap:

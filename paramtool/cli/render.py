@@ -64,9 +64,11 @@ def floats(spec: str, *columns: Iterable[float | None]) -> list[list[str]]:
     to ``0.0``) keeps its sign.
     """
     lists = [column if type(column) is list else list(column) for column in columns]
-    written = dict.fromkeys(itertools.chain.from_iterable(lists))
-    for value in written:
-        written[value] = _float(value, spec)
+    distinct = set(itertools.chain.from_iterable(lists))
+    undefined = [value for value in distinct if value is None or value != value]
+    distinct.difference_update(undefined)  # None and each NaN object (a NaN equals nothing)
+    written = dict(zip(distinct, map(format, distinct, itertools.repeat(spec)), strict=True))
+    written.update(dict.fromkeys(undefined, "-"))
     if 0.0 in written:  # -0.0 and 0.0 are one key: positive here, negative ones below
         written[0.0] = _float(0.0, spec)
     cells = [list(map(written.__getitem__, column)) for column in lists]

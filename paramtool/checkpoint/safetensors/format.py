@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -140,21 +140,49 @@ class TensorInfo(NamedTuple):
         return math.prod(self.shape)
 
 
+#: The fields of a header record, column by column (see :class:`Header`).
+Columns = tuple[list[str], list[str], list[tuple[int, ...]], list[int], list[int]]
+
+
 @dataclass(frozen=True)
 class Header:
-    """A parsed, validated header.
+    """A parsed, validated header, its entries held column by column (a header may list
+    millions: a record object each is made only when asked for).
 
     Attributes:
-        tensors: Entries in header order (the writer's order: by dtype, then name).
+        names: Tensor names in header order (the writer's order: by dtype, then name).
+        codes: Their dtype codes.
+        shapes: Their shapes.
+        begins: Their first bytes, relative to the data section.
+        ends: One past their last bytes.
         metadata: The ``__metadata__`` map (empty when absent).
         data_start: Absolute offset of the data section (8 + header length).
         file_size: Size of the file in bytes.
     """
 
-    tensors: tuple[TensorInfo, ...]
+    names: list[str]
+    codes: list[str]
+    shapes: list[tuple[int, ...]]
+    begins: list[int]
+    ends: list[int]
     metadata: dict[str, str]
     data_start: int
     file_size: int
+
+    @cached_property
+    def tensors(self) -> tuple[TensorInfo, ...]:
+        """Every entry as a record, in header order."""
+        columns = (self.names, self.codes, self.shapes, self.begins, self.ends)
+        return tuple(map(_new_info, zip(*columns, strict=True)))
+
+    def info(self, index: int) -> TensorInfo:
+        """The record of the entry at ``index`` in header order."""
+        i = index
+        return TensorInfo(self.names[i], self.codes[i], self.shapes[i], self.begins[i], self.ends[i])  # fmt: skip
+
+
+#: ``TensorInfo._make`` without its Python-level length check.
+_new_info = partial(tuple.__new__, TensorInfo)
 
 
 def _fail(path: object, rule: str, tensor: str | None = None) -> SafetensorsError:
@@ -257,7 +285,7 @@ def _small_uints(values: list[object]) -> bool:
     )
 
 
-def _well_formed(names: list[str], values: list[object], data_size: int) -> list[TensorInfo] | None:
+def _well_formed(names: list[str], values: list[object], data_size: int) -> Columns | None:
     """The entries of a well-formed header, every rule checked on whole columns at C speed.
 
     The rules are those of :func:`_checked_entry` and of the data layout in :func:`validate`:
@@ -293,8 +321,7 @@ def _well_formed(names: list[str], values: list[object], data_size: int) -> list
     begin, end = begin[order], end[order]
     if begin[0] != 0 or not np.array_equal(begin[1:], end[:-1]) or end[-1] != data_size:
         return None
-    columns = (names, codes, map(tuple, shapes), begins, ends)
-    return list(map(partial(tuple.__new__, TensorInfo), zip(*columns, strict=True)))
+    return names, codes, list(map(tuple, shapes)), begins, ends
 
 
 def validate(parsed: dict[str, object], data_size: int, path: object) -> list[TensorInfo]:
@@ -311,6 +338,12 @@ def validate(parsed: dict[str, object], data_size: int, path: object) -> list[Te
     Raises:
         SafetensorsError: naming the tensor and the rule broken.
     """
+    columns = _validated(parsed, data_size, path)
+    return list(map(_new_info, zip(*columns, strict=True)))
+
+
+def _validated(parsed: dict[str, object], data_size: int, path: object) -> Columns:
+    """:func:`validate`, the entries given column by column."""
     names, values = list(parsed), list(parsed.values())
     if METADATA_KEY in parsed:
         at = names.index(METADATA_KEY)
@@ -334,7 +367,9 @@ def validate(parsed: dict[str, object], data_size: int, path: object) -> list[Te
         raise _fail(path, f"data_offsets end at {position}, past the data section ({data_size} bytes)", last)  # fmt: skip
     if position < data_size:
         raise _fail(path, f"{data_size - position} trailing bytes after the last tensor")
-    return entries
+    if not entries:
+        return [], [], [], [], []
+    return tuple(map(list, zip(*entries, strict=True)))  # type: ignore[return-value]
 
 
 def parse_header(prefix: bytes, file_size: int, path: object) -> int:
@@ -388,5 +423,5 @@ def header_from_bytes(raw: bytes, file_size: int, path: object) -> Header:
         parsed = parse_json(raw, path)
         metadata = _metadata(parsed.get(METADATA_KEY, {}), path)
         data_start = 8 + len(raw)
-        entries = validate(parsed, file_size - data_start, path)
-        return Header(tuple(entries), dict(metadata), data_start, file_size)
+        columns = _validated(parsed, file_size - data_start, path)
+        return Header(*columns, dict(metadata), data_start, file_size)
