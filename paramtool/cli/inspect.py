@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
@@ -47,12 +47,12 @@ def _filter(inventory: Inventory, pattern: str | None) -> Inventory:
     return shown
 
 
-def _stats(inventory: Inventory) -> list[TensorStats]:
+def _stats(inventory: Inventory) -> Sequence[TensorStats]:
     with progress("reading", inventory.totals.nbytes) as advance:
         return inventory_stats(inventory, progress=advance)
 
 
-def _stats_json(values: list[TensorStats]) -> Iterator[str]:
+def _stats_json(values: Sequence[TensorStats]) -> Iterator[str]:
     return map(TensorStats.to_json, values)
 
 

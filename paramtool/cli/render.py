@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from paramtool.cli.layout import Output, Table, TreeLine, tree_lines
-from paramtool.report import Inventory, TensorStats, TreeNode, non_finite
+from paramtool.report import Inventory, TensorStats, TreeNode, non_finite, stats_columns
 from paramtool.report.memory import MemoryEstimate
 
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
@@ -231,7 +231,7 @@ def render_stats(console: Output, stats: Sequence[TensorStats]) -> None:
     columns = ["name", "numel", "mean", "std", "min", "max", "zeros", "nan", "inf"]
     out = table(console, columns, numeric=columns[1:])
     if stats:
-        names, numel, mean, std, low, high, zeros, nan, inf = zip(*stats, strict=True)
+        names, numel, mean, std, low, high, zeros, nan, inf = stats_columns(stats)
         fraction = [z / n if n else 0.0 for z, n in zip(zeros, numel, strict=True)]
         figures = floats(".4g", mean, std, low, high)
         out.add_columns(names, counts(numel), *figures, *floats(".1%", fraction), counts(nan), counts(inf))  # fmt: skip

@@ -25,7 +25,14 @@ from paramtool.report.inventory import (
     from_module,
 )
 from paramtool.report.open import is_model_file, open_checkpoint, open_inventory
-from paramtool.report.stats import TensorStats, inventory_stats, non_finite, tensor_stats
+from paramtool.report.stats import (
+    StatsTable,
+    TensorStats,
+    inventory_stats,
+    non_finite,
+    stats_columns,
+    tensor_stats,
+)
 from paramtool.report.tree import TreeNode, build_tree
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
     "Mismatch",
     "TensorDiff",
     "TensorRow",
+    "StatsTable",
     "TensorStats",
     "Totals",
     "TreeNode",
@@ -51,6 +59,7 @@ __all__ = [
     "from_module",
     "inventory_stats",
     "non_finite",
+    "stats_columns",
     "is_model_file",
     "open_checkpoint",
     "open_inventory",

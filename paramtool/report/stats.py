@@ -10,7 +10,6 @@ import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from itertools import repeat
 from json.encoder import encode_basestring_ascii as _json_text
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -142,9 +141,39 @@ SMALL = 256
 BATCH = 1 << 16
 
 
+class StatsTable(Sequence[TensorStats]):
+    """The statistics of many tensors, held column by column (a checkpoint may hold millions);
+    items are :class:`TensorStats` made when asked for.
+
+    Attributes:
+        columns: One list per field of :class:`TensorStats`, in its order.
+    """
+
+    def __init__(self, columns: list[list[Any]]) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return TensorStats(*(column[index] for column in self.columns))
+
+    def __iter__(self) -> Iterator[TensorStats]:
+        return map(_new_stats, zip(*self.columns, strict=True))
+
+
+def stats_columns(stats: Sequence[TensorStats]) -> list[Sequence[Any]]:
+    """The columns of ``stats``, one per field of :class:`TensorStats`."""
+    if isinstance(stats, StatsTable):
+        return stats.columns
+    return list(zip(*stats, strict=True)) if stats else [[] for _ in TensorStats._fields]
+
+
 def inventory_stats(
     inventory: Inventory, progress: Callable[[str, int], None] | None = None
-) -> list[TensorStats]:
+) -> StatsTable:
     """Statistics of every distinct tensor of an inventory (aliases are skipped), in row order.
 
     Larger tensors are read one at a time. Small ones (a checkpoint of a million may hold
@@ -158,24 +187,31 @@ def inventory_stats(
         progress: Called with (name, nbytes) after each tensor or batch of tensors.
     """
     rows = inventory.unique_rows()
-    result = np.empty(len(rows), dtype=object)
+    order: list[int] = []  # the row of each tensor measured, in the order measured
+    columns: list[list[Any]] = [[] for _ in TensorStats._fields]
     small = _small_rows(rows)
     for i in np.flatnonzero(~small).tolist():
         row = rows[i]
-        result[i] = tensor_stats(row.name, inventory.values(row.name))
+        order.append(i)
+        measured = tensor_stats(row.name, inventory.values(row.name))
+        for column, value in zip(columns, measured, strict=True):
+            column.append(value)
         if progress is not None:
             progress(row.name, row.nbytes)
     for group in _batches(rows, small):
         names = list(map(_NAME, map(rows.__getitem__, group)))
-        measured = _measure_rows(names, inventory.stacked(names))
-        result[group] = np.fromiter(measured, object, len(measured))  # tuples kept whole
+        order += group
+        for column, values in zip(columns, _measure_rows(names, inventory.stacked(names)), strict=True):  # fmt: skip
+            column += values
         if progress is not None:
             progress(names[-1], sum(map(_NBYTES, map(rows.__getitem__, group))))
-    return result.tolist()
+    if order != list(range(len(order))):  # back into row order
+        where = np.argsort(np.array(order, np.int64), kind="stable")
+        columns = [np.fromiter(c, object, len(c))[where].tolist() for c in columns]
+    return StatsTable(columns)
 
 
 _NAME, _NUMEL, _NBYTES, _DTYPE = map(attrgetter, ("name", "numel", "nbytes", "dtype"))
-_NAN, _INF = attrgetter("nan"), attrgetter("inf")
 #: ``TensorStats._make`` without its Python-level length check (the zip gives every field).
 _new_stats = partial(tuple.__new__, TensorStats)
 
@@ -209,20 +245,21 @@ def _batches(rows: list[Any], small: np.ndarray) -> Iterator[list[int]]:
 
 def non_finite(stats: Sequence[TensorStats]) -> list[str]:
     """Names of the tensors holding a NaN or an infinite value, in order."""
-    if not any(map(_NAN, stats)) and not any(map(_INF, stats)):
+    names, nan, inf = (stats_columns(stats)[i] for i in (0, 7, 8))
+    if not any(nan) and not any(inf):
         return []
-    return [s.name for s in stats if s.nan or s.inf]
+    return [name for name, n, i in zip(names, nan, inf, strict=True) if n or i]
 
 
-def _measure_rows(names: list[str], values: np.ndarray) -> list[TensorStats]:
-    """:func:`tensor_stats` of each row of a 2-D array (one small tensor a row).
+def _measure_rows(names: list[str], values: np.ndarray) -> list[list[Any]]:
+    """The columns of :func:`tensor_stats` of each row of a 2-D array (one small tensor a row).
 
     Each row goes through the same numpy reductions as a tensor alone, and the merge of
     :func:`tensor_stats` (from nothing, one chunk) is applied with the same float operations;
     a row holding NaN or Inf is measured alone.
     """
     values = values.astype(np.float64)
-    size = values.shape[1]
+    count, size = values.shape
     finite = np.isfinite(values).all(axis=1)
     zeros = (values == 0).sum(axis=1).tolist()
     good = values[finite] if not finite.all() else values
@@ -230,17 +267,17 @@ def _measure_rows(names: list[str], values: np.ndarray) -> list[TensorStats]:
     c_m2 = np.square(good - c_mean[:, None]).sum(axis=1)
     mean = 0.0 + c_mean * size / size  # the merge into an empty total, as in tensor_stats
     m2 = 0.0 + (c_m2 + c_mean * c_mean * 0 * size / size)
-    columns = (mean.tolist(), np.sqrt(m2 / size).tolist(), good.min(axis=1).tolist(), good.max(axis=1).tolist())  # fmt: skip
+    figures = [mean.tolist(), np.sqrt(m2 / size).tolist(), good.min(axis=1).tolist(), good.max(axis=1).tolist()]  # fmt: skip
     if finite.all():
-        fields = (names, repeat(size), *columns, zeros, repeat(0), repeat(0))
-        return list(map(_new_stats, zip(*fields)))  # noqa: B905 - repeats are endless
-    kept = zip(*columns, strict=True)
-    return [
+        return [names, [size] * count, *figures, zeros, [0] * count, [0] * count]
+    kept = zip(*figures, strict=True)  # the finite rows' figures; each other row alone
+    rows = [
         TensorStats(name, size, *next(kept), zeros[j], 0, 0)
-        if finite[j]
+        if ok
         else tensor_stats(name, values[j])
-        for j, name in enumerate(names)
+        for j, (name, ok) in enumerate(zip(names, finite.tolist(), strict=True))
     ]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def add_init_stats(
