@@ -22,6 +22,7 @@ from paramtool.checkpoint.safetensors.writer import Progress
 from paramtool.errors import ExportError
 from paramtool.export.plan import Plan
 from paramtool.export.source import Source
+from paramtool.export.write import signals_held
 
 INSTALL_HINT = "pip install 'paramtool[distributed]'"
 #: How long to try reaching a scheduler before giving up (a command answers within seconds).
@@ -113,27 +114,48 @@ def _local_cluster(cluster: Any, workers: int) -> Any:
 def _connect(
     client: Any, cluster: Any, workers: int | None, scheduler: str | None
 ) -> Iterator[Any]:
-    """A Dask client on a new local cluster or an existing scheduler, closed on exit."""
+    """A Dask client on a new local cluster or an existing scheduler, closed on exit.
+
+    Starting and closing a local cluster are not cut short by SIGINT, SIGTERM or SIGHUP: a
+    cluster left half started cannot be closed, and its worker processes would outlive the
+    command (Dask's shutdown tracebacks on stderr). The signal is acted on once the step is
+    done; a second one acts at once.
+    """
+    connected = made = None
+    try:
+        with signals_held() as held:
+            connected, made = _start(client, cluster, workers, scheduler)
+        if held:
+            raise KeyboardInterrupt(held[0])
+        yield connected
+    finally:
+        with signals_held() as closing:
+            if connected is not None:
+                connected.close()
+            if made is not None:
+                made.close()
+        if closing:
+            raise KeyboardInterrupt(closing[0])
+
+
+def _start(
+    client: Any, cluster: Any, workers: int | None, scheduler: str | None
+) -> tuple[Any, Any]:
+    """(client, the local cluster it runs on or None)."""
     import dask  # noqa: PLC0415
 
     made = None
     try:
         if scheduler is not None:
-            connected = client(scheduler, timeout=CONNECT_TIMEOUT)
-        else:
-            with dask.config.set(_LOCAL_CONFIG):
-                made = _local_cluster(cluster, workers or 1)
-            connected = client(made)
-    except (OSError, ValueError, MemoryError) as exc:  # unreachable, not an address, not Dask
+            return client(scheduler, timeout="10s"), None
+        with dask.config.set(_LOCAL_CONFIG):
+            made = cluster(
+                n_workers=workers or 1, threads_per_worker=1, processes=True,
+                dashboard_address=":0", silence_logs=logging.ERROR,
+            )  # fmt: skip
+        return client(made), made
+    except OSError as exc:
         if made is not None:
             made.close()
         where = scheduler or "a local cluster"
-        if isinstance(exc, MemoryError):  # a frame length read from another protocol's bytes
-            raise ExportError(f"{where} answered, but not as a Dask scheduler") from None
         raise ExportError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
-    try:
-        yield connected
-    finally:
-        connected.close()
-        if made is not None:
-            made.close()

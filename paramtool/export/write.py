@@ -146,7 +146,8 @@ def write_checkpoint(
             if plan.indexed:
                 with atomic_write(folder / INDEX_FILE) as index:
                     index.write(plan.index_bytes())
-            swap_into_place(folder, target)
+            with signals_held():  # once swapped, the new checkpoint is in place: report it
+                swap_into_place(folder, target)
     files = [target / shard.file for shard in plan.shards]
     return files + [target / INDEX_FILE] if plan.indexed else files
 
@@ -188,6 +189,10 @@ def _run(
     run_on_dask(source, plan, todo, folder, workers=workers, scheduler=scheduler, done=progress)
 
 
+#: Signals that end a command: held while a step that must not be cut runs.
+HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """While writing, SIGTERM and SIGHUP raise KeyboardInterrupt as SIGINT does, so the
@@ -204,6 +209,28 @@ def _signals_interrupt() -> Iterator[None]:
         previous[sig] = signal.signal(sig, interrupt)
     try:
         yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[list[str]]:
+    """Hold SIGINT, SIGTERM and SIGHUP while the block runs; yield the names of those that came
+    (the caller acts on them after). A second signal raises KeyboardInterrupt at once."""
+    held: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        if held:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        held.append(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, hold) for sig in HELD}
+    try:
+        yield held
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
