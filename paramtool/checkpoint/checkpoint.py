@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from paramtool.checkpoint.entry import Entry, Part, name_of
+from paramtool.checkpoint.entry import Columns, Entry, Part
 from paramtool.checkpoint.formats import open_file, open_part
 from paramtool.checkpoint.safetensors.reader import wrap
 from paramtool.errors import CheckpointError, SafetensorsError
@@ -53,18 +54,20 @@ class Checkpoint:
         self.parts = parts
         self.files = [part.file for part in parts]
         self.index = index
-        self.entries: list[Entry] = [entry for part in parts for entry in part.entries] if len(parts) > 1 else list(parts[0].entries if parts else [])  # fmt: skip
         # name -> file, for shards only: one file answers for its own names
         self._where: dict[str, Part] | None = None
         if len(parts) > 1:
             self._where = {}
             for part in parts:
-                self._where.update(dict.fromkeys(map(name_of, part.entries), part))
+                self._where.update(dict.fromkeys(part.names(), part))
         merged = _index_metadata(index)
         for part in parts:
             merged.update(part.metadata)
-        stored = self._part_of
-        self.tied = {k: v for k, v in merged.items() if not stored(k) and stored(v)}
+        # the metadata's keys and values that name stored tensors, in one pass over the names
+        named = {*merged, *merged.values()}.intersection(
+            chain.from_iterable(p.names() for p in parts)
+        )
+        self.tied = {k: v for k, v in merged.items() if k not in named and v in named}
         for part in parts:
             self.tied.update(part.tied)
         self.metadata = {k: v for k, v in merged.items() if k not in self.tied}
@@ -72,8 +75,20 @@ class Checkpoint:
         self.contents = parts[0].contents if len(parts) == 1 else {}
         self.key = parts[0].key if len(parts) == 1 else None
 
+    @property
+    def entries(self) -> list[Entry]:
+        """Every stored tensor, file by file in file order."""
+        return [entry for part in self.parts for entry in part.entries]
+
+    def columns(self) -> Columns:
+        """Names, shapes, dtypes and sizes of every stored tensor, column by column."""
+        if len(self.parts) == 1:
+            return self.parts[0].columns()
+        columns = [part.columns() for part in self.parts]
+        return tuple([x for c in columns for x in c[i]] for i in range(4))  # type: ignore[return-value]
+
     def __len__(self) -> int:
-        return len(self.entries)
+        return sum(len(part.names()) for part in self.parts)
 
     def __contains__(self, name: object) -> bool:
         return self._part_of(name) is not None or name in self.tied
@@ -84,12 +99,12 @@ class Checkpoint:
     @property
     def names(self) -> list[str]:
         """Stored names followed by tied (dropped) names."""
-        return [e.name for e in self.entries] + list(self.tied)
+        return [name for part in self.parts for name in part.names()] + list(self.tied)
 
     @property
     def total_size(self) -> int:
         """Bytes of tensor data stored (headers excluded), as an index's ``total_size``."""
-        return sum(e.nbytes for e in self.entries)
+        return sum(self.columns()[3])
 
     def entry(self, name: str) -> Entry:
         """The stored entry behind ``name`` (a tied name gives its kept tensor's entry).

@@ -58,6 +58,10 @@ def dtype_label(dtype: Any) -> str:
     return dtype_name(dtype) if isinstance(dtype, np.dtype) else str(dtype)
 
 
+#: Names, shapes, dtypes and sizes of stored tensors, column by column (see :meth:`Part.columns`).
+Columns = tuple[list[str], list[tuple[int, ...]], list[Any], list[int]]
+
+
 @dataclass
 class Part:
     """One opened file of a checkpoint.
@@ -87,8 +91,23 @@ class Part:
     def __contains__(self, name: object) -> bool:
         """Whether this file stores a tensor of this name (names tied to one excluded)."""
         if self._names is None:
-            self._names = set(map(name_of, self.entries))
+            self._names = set(self.names())
         return name in self._names
+
+    def names(self) -> list[str]:
+        """Names of the stored tensors, in file order."""
+        return list(map(name_of, self.entries))
+
+    def columns(self) -> Columns:
+        """Names, shapes, dtypes and sizes of the stored tensors, in file order, column by
+        column (what a listing of millions of tensors is built from)."""
+        entries = self.entries
+        return (
+            self.names(),
+            list(map(operator.attrgetter("shape"), entries)),
+            list(map(operator.attrgetter("dtype"), entries)),
+            list(map(operator.attrgetter("nbytes"), entries)),
+        )
 
     def array(self, name: str) -> np.ndarray:
         """The values of a stored tensor, a view of the mapped file (no copy)."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from paramtool.checkpoint.entry import Entry, Part
+from paramtool.checkpoint.entry import Columns, Entry, Part
 from paramtool.checkpoint.safetensors.format import DTYPES, Header, read_header
 from paramtool.checkpoint.safetensors.reader import MAX_NDIM, array_from, native
 from paramtool.checkpoint.torch_legacy import LegacyFile
@@ -89,23 +89,43 @@ class SafetensorsPart(Part):
     """A ``.safetensors`` file: entries from its validated header, data mapped on demand."""
 
     def __init__(self, file: Path, header: Header) -> None:
-        dtypes = {code: DTYPES.get(code, code) for code in set(header.codes)}
-        with collection_paused():  # millions of entries, no cycles: built column by column
-            sizes = map(operator.sub, header.ends, header.begins)
-            columns = (header.names, header.shapes, map(dtypes.__getitem__, header.codes), sizes)
-            entries = list(map(_new_entry, zip(*columns, repeat(file))))  # noqa: B905
-            super().__init__(file, entries, metadata=dict(header.metadata))
-            self.header = header
+        self.header = header
+        super().__init__(file, None, metadata=dict(header.metadata))  # type: ignore[arg-type]
         self._columns: dict[str, np.ndarray] = {}
+
+    @property  # type: ignore[override]
+    def entries(self) -> list[Entry]:
+        """The stored tensors, made from the header's columns when first asked for (listing
+        and statistics read the columns, and never need them)."""
+        if self._entries is None:
+            with collection_paused():  # millions of entries, no cycles
+                columns = self.columns()
+                self._entries = list(map(_new_entry, zip(*columns, repeat(self.file))))  # noqa: B905
+        return self._entries
+
+    @entries.setter
+    def entries(self, entries: list[Entry] | None) -> None:
+        self._entries = entries
+
+    def columns(self) -> Columns:
+        """Names, shapes, dtypes and sizes, read from the header's columns."""
+        header = self.header
+        dtypes = {code: DTYPES.get(code, code) for code in set(header.codes)}
+        sizes = list(map(operator.sub, header.ends, header.begins))
+        return header.names, header.shapes, list(map(dtypes.__getitem__, header.codes)), sizes
+
+    def names(self) -> list[str]:
+        """Names of the stored tensors, in header order."""
+        return self.header.names
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
 
     @cached_property
     def _index(self) -> dict[str, int]:
         """Name -> position in the header, made when first needed."""
         with collection_paused():
             return dict(zip(self.header.names, itertools.count()))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._index
 
     def array(self, name: str) -> np.ndarray:
         """The tensor's values: a zero-copy view of the mapped file."""

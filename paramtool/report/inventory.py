@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from paramtool.checkpoint.checkpoint import Checkpoint
-from paramtool.checkpoint.entry import dtype_label, name_of
+from paramtool.checkpoint.entry import dtype_label
 from paramtool.checkpoint.sharing import tie_groups
 from paramtool.core.collection import collection_paused
 from paramtool.core.device import to_host
@@ -347,7 +347,7 @@ def from_checkpoint(checkpoint: Checkpoint, source: str | None = None) -> Invent
 
 
 #: Fields of a checkpoint entry, read at C speed over millions of them.
-_DTYPE, _SHAPE, _NBYTES = attrgetter("dtype"), attrgetter("shape"), attrgetter("nbytes")
+_DTYPE, _NBYTES = attrgetter("dtype"), attrgetter("nbytes")
 _TIED_TO = attrgetter("tied_to")
 _KIND, _TRAINABLE, _NUMEL = attrgetter("kind"), attrgetter("trainable"), attrgetter("numel")
 #: ``TensorRow._make`` without its Python-level length check (the zip gives every field).
@@ -355,20 +355,13 @@ _new_row = partial(tuple.__new__, TensorRow)
 
 
 def _checkpoint_inventory(checkpoint: Checkpoint, source: str | None) -> Inventory:
-    entries = checkpoint.entries  # built column by column: a checkpoint may hold millions
-    dtypes = list(map(_DTYPE, entries))
+    names, shapes, dtypes, sizes = checkpoint.columns()  # a checkpoint may hold millions
     labels = {dtype: dtype_label(dtype) for dtype in set(dtypes)}
-    shapes = list(map(_SHAPE, entries))
     if not set(map(type, chain.from_iterable(shapes))) <= {int}:
         shapes = [tuple(map(int, shape)) for shape in shapes]
-    columns = (
-        map(name_of, entries),
-        shapes,
-        map(labels.__getitem__, dtypes),
-        map(math.prod, shapes),
-    )
+    columns = (names, shapes, map(labels.__getitem__, dtypes), map(math.prod, shapes))
     defaults = (repeat(value) for value in (TENSOR, None, None, None, True))
-    rows = list(map(_new_row, zip(*columns, map(_NBYTES, entries), *defaults)))  # noqa: B905 - repeats are endless
+    rows = list(map(_new_row, zip(*columns, sizes, *defaults)))  # noqa: B905 - repeats are endless
     tied = checkpoint.tied  # only names the file does not store, each tied to a stored one
     ties: list[list[str]] = []
     if tied:  # a file of a million tensors and no ties skips the grouping
