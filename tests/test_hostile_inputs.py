@@ -26,7 +26,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from paramtool.checkpoint.torch_state import describe, plain_entries
-from paramtool.report.compare import compare_values
+from paramtool.report.compare import compare_rows, compare_values
 from tests.cli_support import ROOT
 from tests.test_hostile import MODEL, VERDICT, Outcome, check_outcome, run_cases
 
@@ -199,3 +199,20 @@ def test_plain_entries_are_written_as_json_dumps_writes_them() -> None:
     bad = {"nan": math.nan, "digits": 10**5000, "nested_nan": [math.inf]}
     entries = plain_entries({"state_dict": {}, **values, **bad}, "state_dict")
     assert entries == {key: json.dumps(value) for key, value in values.items()}
+
+
+def test_small_tensors_compared_in_a_batch_give_the_lone_figures() -> None:
+    """diff compares small tensors of one size and dtype as the rows of one array: each row's
+    figures are those of comparing it alone (NaN, infinities of either sign, -0.0, zeros)."""
+    nan, inf = math.nan, math.inf
+    rows_a = [[1.0, 2.0, 3.0], [nan, 1.0, 2.0], [inf, 1.0, 0.0], [inf, -inf, nan], [-0.0, 0.0, 0.0], [1e30, -1e30, 5.0]]  # fmt: skip
+    rows_b = [[1.0, 2.0, 3.5], [nan, 1.0, 2.0], [-inf, 1.0, 0.0], [inf, -inf, nan], [0.0, 0.0, 0.0], [1e30, 1e30, 5.0]]  # fmt: skip
+    a, b = np.array(rows_a, np.float32), np.array(rows_b, np.float32)
+    names = [f"t{i}" for i in range(len(a))]
+    batched = compare_rows(names, a, b, atol=1e-5, rtol=1.3e-6)
+    for name, got, row_a, row_b in zip(names, batched, a, b, strict=True):
+        alone = compare_values(name, row_a, row_b, atol=1e-5, rtol=1.3e-6)
+        assert (got.name, got.close) == (alone.name, alone.close)
+        for field in ("max_abs", "max_rel", "cosine"):
+            assert getattr(got, field) == pytest.approx(getattr(alone, field), rel=1e-12, nan_ok=True)  # fmt: skip
+    assert [t.close for t in batched] == [False, True, False, True, True, False]

@@ -17,6 +17,8 @@ import numpy as np
 from paramtool.nn.state_match import Found, LoadCheck, Mismatch, StateLayout, match_state
 from paramtool.report.inventory import Inventory, TensorRow
 from paramtool.report.stats import CHUNK
+from paramtool.report.stats import _batches as small_batches  # the batches stats measures
+from paramtool.report.stats import _small_rows as small_rows
 
 
 def check_load(model: Inventory, checkpoint: Inventory) -> LoadCheck:
@@ -173,12 +175,37 @@ def diff(
     if atol is None or rtol is None:
         found = [d for d in dtypes if TOLERANCES.get(d) == (default_rtol, default_atol)]
         result.scaled_to = found[0] if found else None
-    for name, ra, rb in pairs:
-        values = compare_values(name, a.values(name), b.values(name), result.atol, result.rtol)
-        result.tensors.append(values)
+    result.tensors = _compare_pairs(a, b, pairs, result.atol, result.rtol, progress)
+    return result
+
+
+def _compare_pairs(
+    a: Inventory,
+    b: Inventory,
+    pairs: list[tuple[str, TensorRow, TensorRow]],
+    atol: float,
+    rtol: float,
+    progress: Callable[[str, int], None] | None,
+) -> list[TensorDiff]:
+    """:func:`compare_values` of every pair, in order. Small tensors of one size and dtype on
+    both sides (the batches ``stats`` measures together) are read as the rows of one 2-D
+    array per side and compared row by row in one pass (:func:`compare_rows`)."""
+    rows = [ra for _, ra, _ in pairs]
+    same_dtype = np.fromiter((ra.dtype == rb.dtype for _, ra, rb in pairs), bool, len(pairs))
+    small = small_rows(rows) & same_dtype if pairs else same_dtype
+    found: list[TensorDiff | None] = [None] * len(pairs)
+    for i in np.flatnonzero(~small).tolist():
+        name, ra, rb = pairs[i]
+        found[i] = compare_values(name, a.values(name), b.values(name), atol, rtol)
         if progress is not None:
             progress(name, _larger(ra, rb))
-    return result
+    for group in small_batches(rows, small):
+        names = [pairs[i][0] for i in group]
+        for i, compared in zip(group, compare_rows(names, a.stacked(names), b.stacked(names), atol, rtol), strict=True):  # fmt: skip
+            found[i] = compared
+        if progress is not None:
+            progress(names[-1], sum(_larger(ra, rb) for _, ra, rb in map(pairs.__getitem__, group)))  # fmt: skip
+    return [t for t in found if t is not None]
 
 
 def _only_in(rows: dict[str, TensorRow], other: dict[str, TensorRow]) -> list[str]:
@@ -254,6 +281,41 @@ def compare_values(name: str, a: Any, b: Any, atol: float, rtol: float) -> Tenso
         norm_b += float(np.vdot(fb, fb).real)
     cosine = _cosine(dot, norm_a, norm_b) if both_finite else math.nan
     return TensorDiff(name, max_abs, max_rel if rel_defined else math.nan, cosine, close)
+
+
+def compare_rows(
+    names: list[str], a: np.ndarray, b: np.ndarray, atol: float, rtol: float
+) -> list[TensorDiff]:
+    """:func:`compare_values` of each row of two 2-D real arrays (one small tensor a row): the
+    same figures from the same element-wise operations, reduced along the rows (sums in
+    another order: the cosine may differ from a lone comparison in its last digit)."""
+    ca, cb = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(ca - cb)
+    same = (ca == cb) | (np.isnan(ca) & np.isnan(cb))
+    err[same] = 0.0
+    err[np.isnan(err)] = np.inf
+    scale = np.abs(cb)
+    usable = (scale > 0) & np.isfinite(scale)
+    finite = np.isfinite(ca) & np.isfinite(cb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(usable, err / np.where(usable, scale, 1.0), -np.inf).max(axis=1)
+        close = (same | (finite & (err <= atol + rtol * scale))).all(axis=1)
+    fa, fb = np.where(finite, ca, 0.0), np.where(finite, cb, 0.0)
+    dots, norms_a, norms_b = ((x * y).sum(axis=1) for x, y in ((fa, fb), (fa, fa), (fb, fb)))
+    counts = finite.sum(axis=1)
+    return [
+        TensorDiff(
+            name,
+            float(worst),
+            float(rel) if rel != -np.inf else math.nan,
+            _cosine(float(dot), float(na), float(nb)) if count else math.nan,
+            bool(ok),
+        )
+        for name, worst, rel, dot, na, nb, count, ok in zip(
+            names, err.max(axis=1), relative, dots, norms_a, norms_b, counts, close, strict=True
+        )
+    ]
 
 
 def _cosine(dot: float, norm_a: float, norm_b: float) -> float:
