@@ -147,15 +147,14 @@ def _start(
     made = None
     try:
         if scheduler is not None:
-            return client(scheduler, timeout="10s"), None
+            return client(scheduler, timeout=CONNECT_TIMEOUT), None
         with dask.config.set(_LOCAL_CONFIG):
-            made = cluster(
-                n_workers=workers or 1, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.ERROR,
-            )  # fmt: skip
+            made = _local_cluster(cluster, workers or 1)
         return client(made), made
-    except OSError as exc:
+    except (OSError, ValueError, MemoryError) as exc:  # unreachable, not an address, not Dask
         if made is not None:
             made.close()
         where = scheduler or "a local cluster"
+        if isinstance(exc, MemoryError):  # a frame length read from another protocol's bytes
+            raise ExportError(f"{where} answered, but not as a Dask scheduler") from None
         raise ExportError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
