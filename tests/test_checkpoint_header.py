@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from paramtool.checkpoint import open_checkpoint
-from paramtool.checkpoint.safetensors.format import parse_json
+from paramtool.checkpoint.safetensors import header_json
+from paramtool.checkpoint.safetensors.format import header_from_bytes, parse_json
 from paramtool.errors import SafetensorsError
 
 ENTRY = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}'
@@ -63,3 +64,49 @@ def test_memory_grows_with_the_header_not_faster(tmp_path: Path) -> None:
     )
     ratio = _peak(large) / _peak(small)
     assert 3.0 < ratio < 5.0  # four times the tensors: about four times the memory
+
+
+ODD_HEADERS = [
+    '{"a":1,"a":2}',
+    '{"w":{"dtype":"F32","shape":[18446744073709551616],"data_offsets":[0,4]}}',
+    '{"w":{"dtype":18446744073709551616,"shape":[1],"data_offsets":[0,4]}}',
+    '{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}}',
+    '{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"__metadata__":{"k":1e400}}',
+    '{"a":NaN}',
+    '{"a":Infinity}',
+    '{"a":-Infinity}',
+    '{"a":18446744073709551616}',
+    '{"a":-9223372036854775809}',
+    '{"a":1e400}',
+    '{"a":-0.0,"b":-0,"c":1E2,"d":0.1}',
+    '{"a":"\\ud800"}',
+    '{"a":"\\u0000\\u001f"}',
+    '{"a":"tab\there"}',
+    '{"a":[1,2,]}',
+    '{"a":1}  \n ',
+    '{"a":1} x',
+    '{"a":' + "[" * 1100 + "]" * 1100 + "}",
+    '{"a":' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"é":"ü","\\"":"\\\\"}',
+    "{}",
+    '{"__metadata__":{"k":"v"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}',
+]
+
+
+@pytest.mark.parametrize("text", ODD_HEADERS, ids=range(len(ODD_HEADERS)))
+def test_the_fast_parser_reads_as_the_standard_one(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A header read with orjson gives the header, or the message, read without it."""
+    pytest.importorskip("orjson")
+    raw = text.encode()
+
+    def outcome() -> object:
+        try:
+            return ("read", header_from_bytes(raw, 8 + len(raw) + 4, "f"))
+        except SafetensorsError as exc:
+            return ("refused", str(exc))
+
+    fast = outcome()
+    monkeypatch.setattr(header_json, "_orjson", None)
+    assert fast == outcome()

@@ -155,8 +155,9 @@ def test_malformed_file_is_rejected_with_one_clear_error(tmp_path: Path, case: s
     finally:
         tracemalloc.stop()
     # bounded work: what the claims in a hostile header cost is never allocated (a tensor of
-    # 2**60 elements, a deep nesting), only a few times the file's own bytes
-    assert peak < 8 * len(blob) + 2**20, peak
+    # 2**60 elements, a deep nesting), only a few times the file's own bytes (the fast JSON
+    # parser holds a 16-byte record per token: 16 times a header of brackets)
+    assert peak < 17 * len(blob) + 2**20, peak
     message = str(info.value)
     assert words in message, message
     assert str(path) in message

@@ -285,6 +285,12 @@ def _small_uints(values: list[object]) -> bool:
     )
 
 
+def _prefix_fits(shape: list[int]) -> bool:
+    """True when the dimensions before a shape's first zero multiply to below ``2**64`` (the
+    reference multiplies left to right and fails on overflow, zero or not)."""
+    return math.prod(shape[: shape.index(0)]) < _U64
+
+
 def _well_formed(names: list[str], values: list[object], data_size: int) -> Columns | None:
     """The entries of a well-formed header, every rule checked on whole columns at C speed.
 
@@ -310,7 +316,9 @@ def _well_formed(names: list[str], values: list[object], data_size: int) -> Colu
     if not (_small_uints(list(chain.from_iterable(shapes))) and _small_uints(bounds)):
         return None
     numel = list(map(math.prod, shapes))  # at most 64 factors each: no runaway products
-    if min(numel) == 0 or max(numel) >= 2**56:  # with no zero, no partial product is larger
+    if max(numel) >= 2**56:
+        return None
+    if numel.count(0) and not all(_prefix_fits(shape) for shape in shapes if 0 in shape):
         return None
     begins, ends = bounds[0::2], bounds[1::2]
     begin, end = np.array(begins, np.int64), np.array(ends, np.int64)
@@ -338,19 +346,22 @@ def validate(parsed: dict[str, object], data_size: int, path: object) -> list[Te
     Raises:
         SafetensorsError: naming the tensor and the rule broken.
     """
-    columns = _validated(parsed, data_size, path)
+    names, values = _tensor_entries(parsed)
+    columns = _well_formed(names, values, data_size) or _checked(names, values, data_size, path)
     return list(map(_new_info, zip(*columns, strict=True)))
 
 
-def _validated(parsed: dict[str, object], data_size: int, path: object) -> Columns:
-    """:func:`validate`, the entries given column by column."""
+def _tensor_entries(parsed: dict[str, object]) -> tuple[list[str], list[object]]:
+    """The names and entries of a header object's tensors (``__metadata__`` left out)."""
     names, values = list(parsed), list(parsed.values())
     if METADATA_KEY in parsed:
         at = names.index(METADATA_KEY)
         del names[at], values[at]
-    well_formed = _well_formed(names, values, data_size)
-    if well_formed is not None:
-        return well_formed
+    return names, values
+
+
+def _checked(names: list[str], values: list[object], data_size: int, path: object) -> Columns:
+    """The entries checked rule by rule, and the data layout, naming the first rule broken."""
     entries = list(map(_entry, names, values, repeat(path, len(names))))
     ordered = sorted(entries, key=itemgetter(3, 4))  # (begin, end)
     position = 0
@@ -418,10 +429,18 @@ def read_header(path: str | os.PathLike[str]) -> Header:
 
 
 def header_from_bytes(raw: bytes, file_size: int, path: object) -> Header:
-    """Parse and validate the JSON header bytes of a file of ``file_size`` bytes."""
+    """Parse and validate the JSON header bytes of a file of ``file_size`` bytes.
+
+    A header is first parsed fast and checked column by column; one that is not accepted so
+    is parsed again by the standard parser and judged rule by rule, to name what is wrong.
+    """
     with collection_paused():  # a header of a million entries holds no cycles
-        parsed = parse_json(raw, path)
-        metadata = _metadata(parsed.get(METADATA_KEY, {}), path)
         data_start = 8 + len(raw)
-        columns = _validated(parsed, file_size - data_start, path)
+        parsed = parse_json(raw, path, fast=True)
+        columns = _well_formed(*_tensor_entries(parsed), file_size - data_start)
+        if columns is None:
+            parsed = parse_json(raw, path)
+        metadata = _metadata(parsed.get(METADATA_KEY, {}), path)
+        if columns is None:
+            columns = _checked(*_tensor_entries(parsed), file_size - data_start, path)
         return Header(*columns, dict(metadata), data_start, file_size)
