@@ -67,7 +67,9 @@ def floats(spec: str, *columns: Iterable[float | None]) -> list[list[str]]:
     distinct = set(itertools.chain.from_iterable(lists))
     undefined = [value for value in distinct if value is None or value != value]
     distinct.difference_update(undefined)  # None and each NaN object (a NaN equals nothing)
-    written = dict(zip(distinct, map(format, distinct, itertools.repeat(spec)), strict=True))
+    # "%.4g" % v writes what format(v, ".4g") does (one C routine), a third faster
+    write = f"%{spec}".__mod__ if spec[-1] in "eEfFgG" else f"{{:{spec}}}".format
+    written = dict(zip(distinct, map(write, distinct), strict=True))
     written.update(dict.fromkeys(undefined, "-"))
     if 0.0 in written:  # -0.0 and 0.0 are one key: positive here, negative ones below
         written[0.0] = _float(0.0, spec)
