@@ -67,3 +67,15 @@ def test_a_signal_while_the_local_cluster_starts_is_one_line_and_keeps_the_old_c
     outcomes = ((1, before), (0, after), (-sig, after))
     assert (process.returncode, snapshot(target)) in outcomes, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "new"]
+
+
+@pytest.mark.parametrize("out", ["file/ckpt", "file/model.safetensors", "file/sub/ckpt"])
+def test_an_out_below_a_file_is_a_usage_error(tmp_path: Path, out: str) -> None:
+    (tmp_path / "file").write_text("x")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "paramtool", "export", str(tmp_path / out), *MLP[:2]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path / 'file'} is not a folder" in done.stderr and "Errno" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert (tmp_path / "file").read_text() == "x"

@@ -36,8 +36,8 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
     Raises:
         ExportError: an empty path, one with a NUL, the filesystem root or a folder holding the
             current directory (it would be swapped away), a symbolic link to a folder, a
-            mount point, or a path whose kind does not match (a FIFO or a device is neither a
-            file nor a folder).
+            mount point, a path whose kind does not match (a FIFO or a device is neither a
+            file nor a folder), or one below a file.
     """
     text = os.fspath(out)
     if not text.strip():
@@ -63,6 +63,9 @@ def check_target(out: str | os.PathLike[str], folder: bool) -> Path:
         raise ExportError(f"{text}: is a folder; a .safetensors file was asked for")
     if not folder and path.exists() and not path.is_file():  # a FIFO, a device, a socket
         raise ExportError(f"{text}: exists and is not a regular file")
+    above = next((p for p in path.absolute().parents if os.path.lexists(p)), None)
+    if above is not None and not above.is_dir():
+        raise ExportError(f"{text}: {above} is not a folder")
     return path
 
 
