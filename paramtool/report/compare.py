@@ -16,9 +16,7 @@ import numpy as np
 
 from paramtool.nn.state_match import Found, LoadCheck, Mismatch, StateLayout, match_state
 from paramtool.report.inventory import Inventory, TensorRow
-from paramtool.report.stats import CHUNK
-from paramtool.report.stats import _batches as small_batches  # the batches stats measures
-from paramtool.report.stats import _small_rows as small_rows
+from paramtool.report.stats import CHUNK, small_batches, small_rows  # the batches stats measures
 
 
 def check_load(model: Inventory, checkpoint: Inventory) -> LoadCheck:

@@ -189,7 +189,7 @@ def inventory_stats(
     rows = inventory.unique_rows()
     order: list[int] = []  # the row of each tensor measured, in the order measured
     columns: list[list[Any]] = [[] for _ in TensorStats._fields]
-    small = _small_rows(rows)
+    small = small_rows(rows)
     for i in np.flatnonzero(~small).tolist():
         row = rows[i]
         order.append(i)
@@ -198,7 +198,7 @@ def inventory_stats(
             column.append(value)
         if progress is not None:
             progress(row.name, row.nbytes)
-    for group in _batches(rows, small):
+    for group in small_batches(rows, small):
         names = list(map(_NAME, map(rows.__getitem__, group)))
         order += group
         for column, values in zip(columns, _measure_rows(names, inventory.stacked(names)), strict=True):  # fmt: skip
@@ -216,7 +216,7 @@ _NAME, _NUMEL, _NBYTES, _DTYPE = map(attrgetter, ("name", "numel", "nbytes", "dt
 _new_stats = partial(tuple.__new__, TensorStats)
 
 
-def _small_rows(rows: list[Any]) -> np.ndarray:
+def small_rows(rows: list[Any]) -> np.ndarray:
     """Mask of the rows measured in batches: 1 to :data:`SMALL` elements, not complex."""
     numel = np.fromiter(map(_NUMEL, rows), np.float64, len(rows))  # exact up to 2**53
     small = (numel > 0) & (numel <= SMALL)
@@ -226,7 +226,7 @@ def _small_rows(rows: list[Any]) -> np.ndarray:
     return small
 
 
-def _batches(rows: list[Any], small: np.ndarray) -> Iterator[list[int]]:
+def small_batches(rows: list[Any], small: np.ndarray) -> Iterator[list[int]]:
     """Indices of small rows of one size and dtype, at most :data:`BATCH` elements a batch."""
     dtypes = list(map(_DTYPE, rows))
     codes = {dtype: i for i, dtype in enumerate(sorted(set(dtypes)))}
