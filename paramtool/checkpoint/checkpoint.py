@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,11 @@ class Checkpoint:
         self.contents = parts[0].contents if len(parts) == 1 else {}
         self.key = parts[0].key if len(parts) == 1 else None
 
-    @property
+    @cached_property
     def entries(self) -> list[Entry]:
-        """Every stored tensor, file by file in file order."""
+        """Every stored tensor, file by file in file order (made when first asked for)."""
+        if len(self.parts) == 1:
+            return self.parts[0].entries
         return [entry for part in self.parts for entry in part.entries]
 
     def columns(self) -> Columns:
