@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ class TensorSpec:
     @property
     def nbytes(self) -> int:
         """Bytes of data."""
-        return int(np.prod(self.shape, dtype=object)) * np.dtype(self.dtype).itemsize
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
 
 @runtime_checkable

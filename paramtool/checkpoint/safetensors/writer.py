@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import sys
@@ -93,7 +94,7 @@ def plan_layout(
     for name, shape, dt, code in rows:
         if any(d < 0 for d in shape):
             raise SafetensorsError(f"tensor {name!r}: negative dimension in shape {shape}")
-        size = int(np.prod(shape, dtype=object)) * dt.itemsize
+        size = math.prod(shape) * dt.itemsize
         slots.append(Slot(name, shape, dt, position, position + size))
         header[name] = {"dtype": code, "shape": list(shape), "data_offsets": [position, position + size]}  # fmt: skip
         position += size
@@ -327,17 +328,53 @@ def write_stream(
         return host_array(produce(slot.name), slot.name, seed)
 
     with atomic_write(path) as out, _runner(overlap and len(slots) > 1) as submit:
+        # A small tensor is made when its turn comes: handing it to the thread costs more.
+        def start(slot: Slot) -> Any:
+            small = slot.end - slot.begin <= SMALL_BYTES
+            return _OnDemand(values, slot) if small else submit(values, slot)
+
         out.write(header)
-        pending = submit(values, slots[0]) if slots else None
+        gathered = _Gathered(out)
+        pending = start(slots[0]) if slots else None
         for i, slot in enumerate(slots):
             array = pending.result()  # type: ignore[union-attr]
             # Only now, with the previous tensor released, is the next one started.
-            pending = submit(values, slots[i + 1]) if i + 1 < len(slots) else None
-            write_array(out, slot, array)
+            pending = start(slots[i + 1]) if i + 1 < len(slots) else None
+            write_array(gathered, slot, array)  # type: ignore[arg-type]
             del array
             if progress is not None:
                 progress(slot.name, slot.end - slot.begin)
+        gathered.flush()
     return slots
+
+
+#: Tensors of at most this many bytes are gathered and written together, up to
+#: :data:`GATHER_BYTES` at a time: a file of 100,000 scalars costs a few writes, not 100,000.
+SMALL_BYTES = 1024
+GATHER_BYTES = 1 << 20
+
+
+class _Gathered:
+    """The ``write`` of an :class:`AtomicFile` that holds back small pieces and writes them
+    together (a larger piece is written at once, after what is held)."""
+
+    def __init__(self, out: AtomicFile) -> None:
+        self.out, self.held = out, bytearray()
+
+    def write(self, data: Any) -> None:
+        view = memoryview(data).cast("B")
+        if view.nbytes > SMALL_BYTES:
+            self.flush()
+            self.out.write(view)
+            return
+        self.held += view
+        if len(self.held) >= GATHER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.held:
+            self.out.write(self.held)
+            self.held = bytearray()
 
 
 class _OnDemand:
