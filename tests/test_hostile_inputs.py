@@ -61,6 +61,8 @@ def build_inputs(folder: Path) -> None:
     _pickle_bomb(folder / "bomb_under_cap.pt", 24)
     _pickle_bomb(folder / "bomb_over_cap.pt", 160)
     _zip_pickle(folder / "bytearray8.pt", b"\x80\x05\x96" + struct.pack("<Q", 2**50) + b".")
+    # LONG_BINPUT of None at index 2**28 - 1: the unpickler's memo would grow to 4 GB.
+    _zip_pickle(folder / "memo_index.pt", b"\x80\x02Nr" + struct.pack("<I", 2**28 - 1) + b".")
     (folder / "ok.py").write_text(MODEL + "model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))\n")  # fmt: skip
     (folder / "takes_n.py").write_text(
         MODEL + "class M(nn.Module):\n    def __init__(self, n=2):\n        super().__init__()\n"
@@ -91,6 +93,7 @@ case("diff-inf-vs-inf", "diff", "inf.safetensors", "inf.safetensors", code=0, sh
 case("inspect-pickle-bomb", "inspect", "bomb_under_cap.pt", shows="not a dict of tensors")
 case("inspect-pickle-bomb-over-cap", "inspect", "bomb_over_cap.pt", shows="data.pkl")
 case("inspect-pickle-bytearray8", "inspect", "bytearray8.pt", shows="not a valid pickle")
+case("inspect-pickle-memo-index", "inspect", "memo_index.pt", shows="asks for more memory than 9 bytes")  # fmt: skip
 case("check-input-dimension-overflow", "check", "ok.py", "--input", "99999999999999999999", code=2, shows="--input")  # fmt: skip
 for command in ("inspect", "export"):
     extra = ("out.safetensors",) if command == "export" else ()

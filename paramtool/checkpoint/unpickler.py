@@ -29,11 +29,17 @@ import functools
 import io
 import math
 import pickle
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
 
 from paramtool.core.dtypes import as_dtype
 from paramtool.errors import CheckpointError, DTypeError
@@ -357,15 +363,73 @@ def load_pickle(
             storage; the message names the file.
     """
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    size = _remaining(stream)
     try:
         # A BYTEARRAY8 of 2**40 bytes fails to allocate, and CPython 3.11 may then print a
         # spurious 'SystemError: deallocated bytearray' line while unpickling: kept off stderr.
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), _address_space(size):
             return _Unpickler(stream, persistent).load()
     except CheckpointError as exc:
         raise type(exc)(f"{where}: {exc}") from None
     except RecursionError:
         raise CheckpointError(f"{where}: pickle is nested too deeply") from None
+    except MemoryError:
+        raise CheckpointError(
+            f"{where}: not a valid pickle (it asks for more memory than {size} bytes of pickle "
+            "can describe)"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any failure of hostile bytes is a format error
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{where}: not a valid pickle ({reason})") from None
+
+
+#: Memory unpickling may take beyond what the process holds: this, plus
+#: :data:`PICKLE_MEMORY_FACTOR` times the pickle's bytes. Without a cap, a LONG_BINPUT of
+#: index 2**28 in a pickle of 20 bytes makes the unpickler's memo 4 GB (it grows to twice the
+#: largest index), and 2**30 more than most machines hold.
+PICKLE_MEMORY_BASE = 1 << 30
+PICKLE_MEMORY_FACTOR = 32
+
+
+def _remaining(stream: Any) -> int | None:
+    """Bytes from the stream's position to its end (a BytesIO or a memory map), else None."""
+    try:
+        if isinstance(stream, io.BytesIO):
+            return len(stream.getbuffer()) - stream.tell()
+        return len(stream) - stream.tell()
+    except (TypeError, ValueError, OSError):
+        return None
+
+
+@contextlib.contextmanager
+def _address_space(size: int | None) -> Iterator[None]:
+    """Cap the process's address space while a pickle of ``size`` bytes is read (Linux): a
+    hostile one then fails with MemoryError instead of taking the machine's memory."""
+    limit = _address_space_limit(size)
+    if limit is None:
+        yield
+        return
+    previous = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, previous[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, previous)
+
+
+def _address_space_limit(size: int | None) -> int | None:
+    """The cap for a pickle of ``size`` bytes, or None where none is set (not Linux, unknown
+    size, or a lower limit already in place)."""
+    if size is None or resource is None or not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            in_use = int(f.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return None
+    limit = in_use + PICKLE_MEMORY_BASE + PICKLE_MEMORY_FACTOR * size
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    infinite = resource.RLIM_INFINITY
+    if (soft != infinite and soft <= limit) or (hard != infinite and hard < limit):
+        return None
+    return limit
