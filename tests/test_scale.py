@@ -21,6 +21,7 @@ from safetensors import safe_open
 from benchmarks.bench_header import write_file
 from paramtool.checkpoint import open_checkpoint, read_header
 from paramtool.checkpoint.safetensors import format as safetensors_format
+from paramtool.cli.inspect import _stats_json as stats_json
 from paramtool.cli.json_output import EncodedItems, write_json
 from paramtool.cli.render import counts, floats
 from paramtool.errors import SafetensorsError
@@ -138,10 +139,14 @@ def test_stats_json_of_many_tiny_tensors_match_numpy(tmp_path: Path) -> None:
         TensorStats('a"b\\c\n\u2028é\x1b[31m', 3, math.nan, math.nan, math.nan, math.nan, 0, 2, 1),
         TensorStats("e", 0, math.nan, math.nan, math.nan, math.nan, 0, 0, 0),
         TensorStats("x", 2, -0.0, 1e-300, -1e308, 5e-324, 2, 0, 0),
+        TensorStats("y", 2, math.inf, math.nan, -0.0, 0.0, 1, 0, 0),
     ],
 )
 def test_stats_json_is_the_json_of_its_dict(stats: TensorStats) -> None:
-    assert stats.to_json() == json.dumps(stats.to_dict(), separators=(", ", ": "))
+    many = [stats] * 3000  # long columns: each distinct figure written once
+    expected = json.dumps(stats.to_dict(), separators=(", ", ": "))
+    assert list(stats_json([stats])) == [expected]
+    assert set(stats_json(many)) == {expected}
 
 
 def test_shared_number_formatting_equals_each_value_alone() -> None:

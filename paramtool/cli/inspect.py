@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import click
@@ -19,6 +21,7 @@ from paramtool.cli.options import (
 )
 from paramtool.cli.progress import progress
 from paramtool.cli.render import (
+    floats,
     make_console,
     render_contents,
     render_memory,
@@ -35,6 +38,7 @@ from paramtool.report import (
     inventory_stats,
     non_finite,
     open_inventory,
+    stats_columns,
 )
 from paramtool.report.memory import estimate_memory
 
@@ -52,8 +56,27 @@ def _stats(inventory: Inventory) -> Sequence[TensorStats]:
         return inventory_stats(inventory, progress=advance)
 
 
+#: One line of ``stats`` JSON: what ``json.dumps`` writes of :meth:`TensorStats.to_dict` (with
+#: ``", "`` and ``": "`` separators), its fields as arguments.
+_STATS_LINE = (
+    '{"name": %s, "numel": %d, "mean": %s, "std": %s, "min": %s, "max": %s, '
+    '"zeros": %d, "nan": %d, "inf": %d, "zero_fraction": %s}'
+)
+
+
 def _stats_json(values: Sequence[TensorStats]) -> Iterator[str]:
-    return map(TensorStats.to_json, values)
+    """The JSON line of each, written column by column (each distinct figure written once), not
+    by a dict per tensor: a checkpoint may hold a million."""
+    names, numel, mean, std, low, high, zeros, nan, inf = stats_columns(values)
+    fraction = [z / n if n else 0.0 for z, n in zip(zeros, numel, strict=True)]
+    figures = floats(_json_number, mean, std, low, high, fraction, undefined="null")
+    texts = map(encode_basestring_ascii, names)
+    fields = (texts, numel, *figures[:4], zeros, nan, inf, figures[4])
+    return map(_STATS_LINE.__mod__, zip(*fields, strict=True))
+
+
+def _json_number(value: float) -> str:
+    return float.__repr__(value) if math.isfinite(value) else "null"
 
 
 def inventory_json(inventory: Inventory, full: Inventory) -> dict[str, Any]:

@@ -56,37 +56,38 @@ def number(value: float | None) -> str:
     return floats(".4g", [value])[0][0]
 
 
-def floats(spec: str, *columns: Iterable[float | None]) -> list[list[str]]:
-    """Each value of each column written by the format ``spec``; ``-`` for None and NaN.
+def floats(
+    spec: str | Callable[[float], str], *columns: Iterable[float | None], undefined: str = "-"
+) -> list[list[str]]:
+    """Each value of each column written by ``spec`` (a format spec, or a function of a float);
+    ``undefined`` for None and NaN.
 
     Each distinct value is written once, for all the columns: the mean, min and max of a
     million scalars are the same million values, and most stds are one. ``-0.0`` (a key equal
     to ``0.0``) keeps its sign.
     """
+    if callable(spec):
+        write = spec
+    else:  # "%.4g" % v writes what format(v, ".4g") does (one C routine), a third faster
+        write = f"%{spec}".__mod__ if spec[-1] in "eEfFgG" else f"{{:{spec}}}".format
     lists = [column if type(column) is list else list(column) for column in columns]
     distinct = set(itertools.chain.from_iterable(lists))
-    undefined = [value for value in distinct if value is None or value != value]
-    distinct.difference_update(undefined)  # None and each NaN object (a NaN equals nothing)
-    # "%.4g" % v writes what format(v, ".4g") does (one C routine), a third faster
-    write = f"%{spec}".__mod__ if spec[-1] in "eEfFgG" else f"{{:{spec}}}".format
+    unknown = [value for value in distinct if value is None or value != value]
+    distinct.difference_update(unknown)  # None and each NaN object (a NaN equals nothing)
     written = dict(zip(distinct, map(write, distinct), strict=True))
-    written.update(dict.fromkeys(undefined, "-"))
+    written.update(dict.fromkeys(unknown, undefined))
     if 0.0 in written:  # -0.0 and 0.0 are one key: positive here, negative ones below
-        written[0.0] = _float(0.0, spec)
+        written[0.0] = write(0.0)
     cells = [list(map(written.__getitem__, column)) for column in lists]
     if 0.0 in written:
         import numpy as np  # noqa: PLC0415 - only columns holding a zero need it
 
-        negative = _float(-0.0, spec)
+        negative = write(-0.0)
         for column, texts in zip(lists, cells, strict=True):
             values = np.array(column, np.float64)  # None is NaN
             for i in np.flatnonzero((values == 0) & np.signbit(values)).tolist():
                 texts[i] = negative
     return cells
-
-
-def _float(value: float | None, spec: str) -> str:
-    return "-" if value is None or value != value else format(value, spec)
 
 
 def counts(values: Sequence[int]) -> list[str]:

@@ -10,7 +10,6 @@ import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from json.encoder import encode_basestring_ascii as _json_text
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -59,16 +58,6 @@ class TensorStats(NamedTuple):
         """True when no element is NaN or infinite."""
         return self.nan == 0 and self.inf == 0
 
-    def to_json(self) -> str:
-        """The one-line JSON text of :meth:`to_dict` (``json.dumps`` with ``", "`` and ``": "``
-        separators), written without the dict: a checkpoint may hold a million tensors."""
-        figures = ", ".join(f'"{key}": {_json_float(getattr(self, key))}' for key in _FIGURES)
-        return (
-            f'{{"name": {_json_text(self.name)}, "numel": {self.numel}, {figures}, '
-            f'"zeros": {self.zeros}, "nan": {self.nan}, "inf": {self.inf}, '
-            f'"zero_fraction": {_json_float(self.zero_fraction)}}}'
-        )
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN written as None)."""
         data = self._asdict()
@@ -77,14 +66,6 @@ class TensorStats(NamedTuple):
                 data[key] = None
         data["zero_fraction"] = self.zero_fraction
         return data
-
-
-#: The figures of :class:`TensorStats` that are NaN (JSON ``null``) when undefined.
-_FIGURES = ("mean", "std", "min", "max")
-
-
-def _json_float(value: float) -> str:
-    return float.__repr__(value) if math.isfinite(value) else "null"
 
 
 def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
