@@ -7,8 +7,8 @@ Prints, for each N, the median of several runs of:
   ``.get_dtype()``;
 - paramtool's validating header parse (``read_header``) and ``open_checkpoint``, in-process,
   beside the same reference loop in-process;
-- the whole ``paramtool inspect --json``, ``paramtool inspect`` (output piped) and
-  ``paramtool stats`` processes;
+- the whole ``paramtool inspect --json``, ``paramtool inspect`` (output piped),
+  ``paramtool stats`` (piped) and ``paramtool stats --json`` processes;
 
 with CPU and wall seconds, peak RSS (``/usr/bin/time``'s ``%M``, from ``wait4``), and the ratios
 of CPU seconds to the reference. Linear scaling shows as equal per-tensor times across N.
@@ -115,7 +115,11 @@ def main() -> None:
                     "inspect, piped (process)",
                     process(paramtool("inspect", str(path)), options.runs),
                 ),  # fmt: skip
-                ("stats (process)", process(paramtool("stats", str(path)), options.runs)),
+                ("stats, piped (process)", process(paramtool("stats", str(path)), options.runs)),
+                (
+                    "stats --json (process)",
+                    process(paramtool("stats", str(path), "--json"), options.runs),
+                ),  # fmt: skip
             ]
             report(n, path, figures, options.runs)
 
