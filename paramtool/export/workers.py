@@ -102,9 +102,11 @@ def _local_cluster(cluster: Any, workers: int) -> Any:
             overloaded machine can reach).
     """
     try:
+        # No log line of Dask's on stderr (a heartbeat failing while an interrupted command
+        # closes its cluster): a failed shard reaches the command through its task.
         return cluster(
             n_workers=workers, threads_per_worker=1, processes=True,
-            dashboard_address=":0", silence_logs=logging.ERROR,
+            dashboard_address=":0", silence_logs=logging.CRITICAL,
         )  # fmt: skip
     except RuntimeError as exc:  # "Nanny failed to start."
         raise ExportError(f"could not start {workers} local worker processes: {exc}") from None
