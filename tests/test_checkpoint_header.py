@@ -110,3 +110,15 @@ def test_the_fast_parser_reads_as_the_standard_one(
     fast = outcome()
     monkeypatch.setattr(header_json, "_orjson", None)
     assert fast == outcome()
+
+
+def test_an_index_naming_a_tensor_twice_is_refused(tmp_path: Path) -> None:
+    for file in ("s.safetensors", "t.safetensors"):
+        _write(tmp_path / file, 1)
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text('{"weight_map": {"layers.0.w": "s.safetensors", "layers.0.w": "t.safetensors"}}')  # fmt: skip
+    with pytest.raises(SafetensorsError, match="duplicate key 'layers.0.w'"):
+        open_checkpoint(index)
+    index.write_text('{"weight_map": {"layers.0.w": "s.safetensors"}, "metadata": {"x": NaN}}')
+    with pytest.raises(SafetensorsError, match="NaN is not valid JSON"):
+        open_checkpoint(index)

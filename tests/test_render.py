@@ -5,7 +5,10 @@ shown as data (never markup, control characters escaped)."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +209,15 @@ def test_gpt2_names_stay_whole_in_inspect_on_an_80_column_terminal() -> None:
     lines = ANSI.sub("", out.file.getvalue()).splitlines()
     assert lines[0].split() == ["name", "shape", "dtype", "params"]  # tied, trainable dropped
     assert [line.split()[0] for line in lines[2 : 2 + len(names)]] == names
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["stats"], ["diff", "SAME"]])
+def test_a_name_the_output_encoding_cannot_hold_is_shown_escaped(
+    tmp_path: Path, command: list[str]
+) -> None:
+    path = write_checkpoint(tmp_path / "n.safetensors", {"ñame": np.ones(2, np.float32)})
+    args = [str(path) if a == "SAME" else a for a in command]
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    result = subprocess.run([sys.executable, "-m", "paramtool", *args, str(path)], capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "\\xf1ame" in result.stdout or command[0] == "diff"

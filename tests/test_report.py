@@ -234,3 +234,11 @@ def test_stats_of_a_filter_that_keeps_only_an_alias_measure_the_shared_tensor(
     (only,) = report.inventory_stats(full.filtered("head.*"))
     assert only.name == "head.weight" and only.numel == 6
     assert (only.mean, only.max) == (float(weight.mean()), 5.0)
+
+
+def test_stats_of_complex_values_count_either_part() -> None:
+    values = np.array([3 + 4j, complex(1, np.nan), complex(np.inf, 1), complex(np.nan, np.inf), 0j], np.complex64)  # fmt: skip
+    s = report.tensor_stats("c", values)
+    assert (s.numel, s.nan, s.inf, s.zeros) == (5, 2, 1, 1)
+    assert (s.mean, s.min, s.max) == (2.5, 0.0, 5.0)
+    assert s.std == pytest.approx(2.5)

@@ -9,7 +9,6 @@ back to the kept tensor, and :meth:`Checkpoint.tensors` returns one object for a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from functools import cached_property
@@ -21,6 +20,7 @@ import numpy as np
 
 from paramtool.checkpoint.entry import Columns, Entry, Part
 from paramtool.checkpoint.formats import open_file, open_part
+from paramtool.checkpoint.safetensors.header_json import loads_strict
 from paramtool.checkpoint.safetensors.reader import wrap
 from paramtool.errors import CheckpointError, SafetensorsError
 
@@ -280,7 +280,7 @@ def read_index(path: Path) -> dict[str, Any]:
     """
     try:
         with open_file(path) as f:
-            index = json.loads(f.read().decode("utf-8"))
+            index = loads_strict(f.read().decode("utf-8"))
     except OSError as exc:
         raise SafetensorsError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except RecursionError:

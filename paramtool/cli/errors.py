@@ -67,6 +67,7 @@ class ErrorMappingGroup(click.Group):
             try:
                 if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to show
                     raise click.ClickException("standard output is closed; nothing can be shown")
+                _escape_unencodable()
                 return super().invoke(ctx)
             except BrokenPipeError:
                 _quiet_stdout()
@@ -75,6 +76,14 @@ class ErrorMappingGroup(click.Group):
                 if debug_enabled(ctx) or isinstance(exc, PASS_THROUGH):
                     raise
                 raise click.ClickException(one_line(exc)) from exc
+
+
+def _escape_unencodable() -> None:
+    """Show what the streams' encoding cannot hold escaped (``\xf1``), not as an error: a name
+    may hold any character, and ``PYTHONIOENCODING=ascii`` or a C locale may be in force."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
 
 
 def _quiet_stdout() -> None:

@@ -23,8 +23,8 @@ CHUNK = 1 << 22
 
 
 class TensorStats(NamedTuple):
-    """Statistics of one tensor's finite values (NaN/Inf are counted, not averaged); a named
-    tuple, as a checkpoint may hold millions of tensors.
+    """Statistics of one tensor's finite values (NaN/Inf are counted, not averaged; a complex
+    tensor's values are its magnitudes); a named tuple, as a checkpoint may hold millions.
 
     Attributes:
         name: The tensor's name.
@@ -74,8 +74,20 @@ def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
         yield flat[start : start + CHUNK]
 
 
+def _as_float64(chunk: np.ndarray) -> np.ndarray:
+    """Values as float64; a complex value as its magnitude, NaN when either part is NaN and
+    infinite when either part is infinite (and none is NaN)."""
+    if chunk.dtype.kind != "c":
+        return chunk.astype(np.float64)
+    real, imag = chunk.real, chunk.imag
+    magnitude = np.abs(chunk).astype(np.float64)
+    magnitude[np.isnan(real) | np.isnan(imag)] = np.nan  # abs(nan + inf j) is inf
+    return magnitude
+
+
 def tensor_stats(name: str, array: Any) -> TensorStats:
-    """Statistics of an array (numpy or cupy; any dtype, bool and float8 included).
+    """Statistics of an array (numpy or cupy; any dtype, bool and float8 included; a complex
+    array's figures are those of its magnitudes, its NaN and Inf counts those of either part).
 
     Args:
         name: The tensor's name, kept in the result.
@@ -86,7 +98,7 @@ def tensor_stats(name: str, array: Any) -> TensorStats:
     low, high = math.inf, -math.inf
     zeros = nan = inf = 0
     for chunk in _chunks(array):
-        values = chunk.astype(np.float64)
+        values = _as_float64(chunk)
         finite_mask = np.isfinite(values)
         nan += int(np.isnan(values).sum())
         inf += int(np.isinf(values).sum())

@@ -30,7 +30,7 @@ def _duplicate(pairs: tuple[tuple[str, object], ...]) -> ValueError:
         if key in seen:
             break
         seen.add(key)
-    return ValueError(f"duplicate key {key!r} in header")
+    return ValueError(f"duplicate key {key!r}")
 
 
 def _no_pair_lost(text: str, parsed: dict[str, object]) -> bool:
@@ -77,6 +77,24 @@ def _objects(pairs: tuple[tuple[str, object], ...]) -> dict[str, object]:
 
 def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _duplicate(tuple(pairs))
+    return found
+
+
+def loads_strict(text: str) -> object:
+    """``json.loads`` refusing duplicate keys in any object, and NaN and Infinity (for small
+    documents such as an index; a header takes :func:`parse_json`'s faster way).
+
+    Raises:
+        ValueError: not JSON, a duplicate key (named), NaN or Infinity.
+        RecursionError: nested too deeply.
+    """
+    return json.loads(text, object_pairs_hook=_unique_object, parse_constant=_refuse_constant)
 
 
 def _loads(raw: bytes, text: str, fast: bool) -> object:
