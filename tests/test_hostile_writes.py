@@ -79,3 +79,24 @@ def test_an_out_below_a_file_is_a_usage_error(tmp_path: Path, out: str) -> None:
     assert f"{tmp_path / 'file'} is not a folder" in done.stderr and "Errno" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_sigint_while_the_command_line_loads_is_aborted_without_a_traceback() -> None:
+    # The signal lands inside the import of click, the moment an interrupted run of
+    # `paramtool export` most often hit before a command could catch it.
+    code = (
+        "import os, signal, sys\n"
+        "sys.modules.pop('click', None)\n"
+        "import importlib.abc\n"
+        "class Slow(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'click':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Slow())\n"
+        "from paramtool.cli import main\n"
+        "print('not reached')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "Aborted!\n")

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import importlib
 
-import click
+from paramtool.cli.startup import interrupt_aborts
 
-from paramtool import __version__
-from paramtool.cli.errors import ErrorMappingGroup
+with interrupt_aborts():  # Ctrl-C while click loads: "Aborted!", as once a command runs
+    import click
+
+    from paramtool import __version__
+    from paramtool.cli.errors import ErrorMappingGroup
 
 #: Command name -> (module, attribute, the line ``paramtool --help`` shows for it).
 COMMANDS: dict[str, tuple[str, str, str]] = {
