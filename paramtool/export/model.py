@@ -187,7 +187,7 @@ def prepare(recipe: ModelRecipe) -> Prepared:
         model = open_model(
             recipe.model_file, recipe.entry, recipe.args, recipe.config, torch=recipe.torch
         )
-        # The model's own code may run again (LSUV's forward, an overridden load_state_dict).
+        # The model's own code may run again here (its forward, for LSUV).
         with model_code(recipe.model_file, "while initialising and loading the model"):
             if recipe.device is not None:
                 model = model.to(as_device(recipe.device))
