@@ -110,3 +110,18 @@ def test_float32_inspect_loads_neither_ml_dtypes_nor_rich() -> None:
         args = ["inspect", "sample_models/llama.py", "--arg", "size=70b", *extra]
         code = f"from paramtool.cli import main\nmain({args!r}, standalone_mode=False)"
         assert loaded_after(code) == dict.fromkeys(HEAVY, False), extra
+
+
+def test_reading_a_checkpoint_does_not_load_the_nn_core(tmp_path: Path) -> None:
+    path = tmp_path / "f32.safetensors"
+    save_file({"w": np.ones((2, 3), np.float32)}, str(path))
+    for command in (["inspect"], ["inspect", "--json"], ["stats"], ["stats", "--json"]):
+        args = [*command, str(path)]
+        code = (
+            f"from paramtool.cli import main\nmain({args!r}, standalone_mode=False)\nimport sys\n"
+        )
+        code += "assert 'paramtool.nn' not in sys.modules and 'paramtool.report.compare' not in sys.modules"
+        loaded_after(code)
+    code = "import paramtool.checkpoint as c, paramtool.report as r\n"
+    code += "assert c.load_into.__module__ == 'paramtool.checkpoint.state' and r.diff.__module__ == 'paramtool.report.compare'"
+    loaded_after(code)

@@ -8,7 +8,13 @@ Everything that touches the format lives in this package:
 - :mod:`.checkpoint`: one file or a sharded (Hugging Face index) checkpoint, from headers.
 - :mod:`.state`: state dicts with tied tensors stored once (sharded writing: ``export``).
 - :mod:`.sharing`: tied, overlapping and identical tensors.
+
+The names of :mod:`.state` (which loads the nn core) are imported when first used: reading a
+checkpoint never needs them.
 """
+
+import importlib
+from typing import Any
 
 from paramtool.checkpoint.checkpoint import Checkpoint, Entry, open_checkpoint
 from paramtool.checkpoint.safetensors.format import (
@@ -22,12 +28,6 @@ from paramtool.checkpoint.safetensors.format import (
 from paramtool.checkpoint.safetensors.reader import load_arrays, load_file
 from paramtool.checkpoint.safetensors.writer import save_file, write_stream
 from paramtool.checkpoint.sharing import Sharing, find_identical, find_shared
-from paramtool.checkpoint.state import (
-    fill_tied_names,
-    load_into,
-    load_state_dict_file,
-    save_state_dict,
-)
 
 __all__ = [
     "DTYPES",
@@ -51,3 +51,15 @@ __all__ = [
     "save_state_dict",
     "write_stream",
 ]
+
+
+#: Names of :mod:`.state`, imported on first use.
+_STATE = ("fill_tied_names", "load_into", "load_state_dict_file", "save_state_dict")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _STATE:
+        raise AttributeError(f"module 'paramtool.checkpoint' has no attribute {name!r}")
+    value = getattr(importlib.import_module("paramtool.checkpoint.state"), name)
+    globals()[name] = value
+    return value

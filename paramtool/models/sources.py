@@ -26,12 +26,22 @@ import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paramtool.errors import MissingTorchFeature, ModelLoadError
-from paramtool.models import pytorch
 from paramtool.models.loader import DEFAULT_MODEL_FILE, load_model, read_config
-from paramtool.nn.module import Module
+
+if TYPE_CHECKING:
+    from paramtool.nn.module import Module
+
+
+def _pytorch() -> ModuleType:
+    """The PyTorch adapter, imported when a model is built (a checkpoint never loads the nn
+    core)."""
+    from paramtool.models import pytorch  # noqa: PLC0415
+
+    return pytorch
+
 
 #: ``--torch`` choices.
 TORCH_MODES = ("auto", "paramtool", "pytorch")
@@ -106,23 +116,23 @@ def open_model(
     if kind is not None:
         if entry is not None or config is not None:
             raise ModelLoadError(f"{target}: --entry/--config apply to model files, not sources")
-        return pytorch.to_paramtool(build_source(str(target), args))
+        return _pytorch().to_paramtool(build_source(str(target), args))
     if torch == "pytorch":
-        return pytorch.to_paramtool(pytorch.build_file(target, entry, args, config))
+        return _pytorch().to_paramtool(_pytorch().build_file(target, entry, args, config))
     try:
         return load_model(target, entry, args, config)
     except MissingTorchFeature as exc:
-        if torch == "paramtool" or not pytorch.torch_installed():
+        if torch == "paramtool" or not _pytorch().torch_installed():
             raise
         missing = sorted({m.name for m in exc.names})
         try:
-            model = pytorch.build_file(target, entry, args, config)
+            model = _pytorch().build_file(target, entry, args, config)
         except ModelLoadError as failed:
             raise ModelLoadError(
                 f"{failed} (built with PyTorch since paramtool's core lacks {_listed(missing)})"
             ) from failed
         _warn_fallback(target, missing)
-        return pytorch.to_paramtool(model)
+        return _pytorch().to_paramtool(model)
 
 
 def build_source(target: str, args: Mapping[str, Any] | None = None) -> Any:
@@ -138,7 +148,7 @@ def build_source(target: str, args: Mapping[str, Any] | None = None) -> Any:
     name = target.partition(":")[2]
     builder, package, install = _BUILDERS[kind]
     library = _import(package, install, target)
-    with pytorch.on_meta(target):
+    with _pytorch().on_meta(target):
         try:
             return builder(library, name, dict(args or {}), target)
         except ModelLoadError:
@@ -150,7 +160,7 @@ def build_source(target: str, args: Mapping[str, Any] | None = None) -> Any:
 
 def _import(package: str, install: str, target: str) -> ModuleType:
     """Import ``package`` (and PyTorch), or fail with one line saying what to install."""
-    if not pytorch.torch_installed():
+    if not _pytorch().torch_installed():
         raise ModelLoadError(f"{target} needs PyTorch and {package}, not installed: {install}")
     try:
         return importlib.import_module(package)

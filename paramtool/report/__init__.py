@@ -1,18 +1,13 @@
 """Reports as plain data: inventories (rows, ties, totals), trees, statistics, comparisons.
 
-Nothing here prints; :mod:`paramtool.cli` renders these objects as tables or JSON.
+Nothing here prints; :mod:`paramtool.cli` renders these objects as tables or JSON. The
+comparisons (:mod:`paramtool.report.compare`, which loads the nn core) are imported when first
+used: reading a checkpoint never needs them.
 """
 
-from paramtool.report.compare import (
-    Diff,
-    LoadCheck,
-    Mismatch,
-    TensorDiff,
-    check_load,
-    compare_values,
-    default_tolerance,
-    diff,
-)
+import importlib
+from typing import Any
+
 from paramtool.report.inventory import (
     BUFFER,
     PARAMETER,
@@ -65,3 +60,15 @@ __all__ = [
     "open_inventory",
     "tensor_stats",
 ]
+
+
+#: Names of :mod:`paramtool.report.compare`, imported on first use.
+_COMPARE = ("Diff", "LoadCheck", "Mismatch", "TensorDiff", "check_load", "compare_values", "default_tolerance", "diff")  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _COMPARE:
+        raise AttributeError(f"module 'paramtool.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module("paramtool.report.compare"), name)
+    globals()[name] = value
+    return value
