@@ -13,9 +13,6 @@ The names of :mod:`.state` (which loads the nn core) are imported when first use
 checkpoint never needs them.
 """
 
-import importlib
-from typing import Any
-
 from paramtool.checkpoint.checkpoint import Checkpoint, Entry, open_checkpoint
 from paramtool.checkpoint.safetensors.format import (
     DTYPES,
@@ -28,6 +25,7 @@ from paramtool.checkpoint.safetensors.format import (
 from paramtool.checkpoint.safetensors.reader import load_arrays, load_file
 from paramtool.checkpoint.safetensors.writer import save_file, write_stream
 from paramtool.checkpoint.sharing import Sharing, find_identical, find_shared
+from paramtool.core.lazy import lazy_names
 
 __all__ = [
     "DTYPES",
@@ -57,9 +55,4 @@ __all__ = [
 _STATE = ("fill_tied_names", "load_into", "load_state_dict_file", "save_state_dict")
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _STATE:
-        raise AttributeError(f"module 'paramtool.checkpoint' has no attribute {name!r}")
-    value = getattr(importlib.import_module("paramtool.checkpoint.state"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, "paramtool.checkpoint.state", _STATE)

@@ -5,9 +5,7 @@ comparisons (:mod:`paramtool.report.compare`, which loads the nn core) are impor
 used: reading a checkpoint never needs them.
 """
 
-import importlib
-from typing import Any
-
+from paramtool.core.lazy import lazy_names
 from paramtool.report.inventory import (
     BUFFER,
     PARAMETER,
@@ -66,9 +64,4 @@ __all__ = [
 _COMPARE = ("Diff", "LoadCheck", "Mismatch", "TensorDiff", "check_load", "compare_values", "default_tolerance", "diff")  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _COMPARE:
-        raise AttributeError(f"module 'paramtool.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module("paramtool.report.compare"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, "paramtool.report.compare", _COMPARE)
