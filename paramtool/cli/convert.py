@@ -6,6 +6,7 @@ import click
 
 from paramtool.cli.options import CheckpointOptions, checkpoint_options, json_option
 from paramtool.cli.write import dtype_option, output_options, output_path, write_and_report
+from paramtool.core.collection import collection_paused
 from paramtool.export.convert import CheckpointSource
 
 
@@ -16,6 +17,7 @@ from paramtool.export.convert import CheckpointSource
 @checkpoint_options
 @output_options
 @json_option
+@collection_paused()  # the plan and header of a million tensors hold no cycles
 def convert(
     source: str,
     out: str,

@@ -24,6 +24,9 @@ from paramtool.export.model import float_dtype
 from paramtool.export.source import TensorSpec, digest
 from paramtool.export.write import write_checkpoint
 
+#: Bytes read from a mapped checkpoint between two releases of its pages.
+RELEASE_EVERY = 64 << 20
+
 
 class CheckpointSource:
     """A checkpoint file, index or folder as a source. Pickles as its path and options.
@@ -47,6 +50,7 @@ class CheckpointSource:
         self.follow_links = follow_links
         self.dtype = float_dtype(dtype) if dtype is not None else None
         self._checkpoint: Checkpoint | None = None
+        self._unreleased = 0  # bytes read since the mapped pages were last let go
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k != "_checkpoint"} | {"_checkpoint": None}
@@ -85,12 +89,17 @@ class CheckpointSource:
     def values(self, name: str) -> np.ndarray:
         """The values of ``name`` read from the mapped file (cast when asked).
 
-        Pages read for earlier tensors are let go first, so streaming a checkpoint larger
-        than memory holds about one tensor at a time.
+        Pages read for earlier tensors are let go once they add up to :data:`RELEASE_EVERY`
+        bytes, so streaming a checkpoint larger than memory holds about one tensor (or that
+        many bytes of small ones) at a time, and a million tiny tensors cost no system call
+        each.
         """
         checkpoint = self.checkpoint
-        checkpoint.release()
+        if self._unreleased >= RELEASE_EVERY:
+            checkpoint.release()
+            self._unreleased = 0
         array = checkpoint.array(name)
+        self._unreleased += array.nbytes
         target = self._target(array.dtype)
         try:  # a strided view (a transposed weight, an expanded vector) is copied here
             return np.asarray(array, dtype=target, order="C")

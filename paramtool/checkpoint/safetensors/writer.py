@@ -27,12 +27,15 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from paramtool.checkpoint.safetensors.format import METADATA_KEY, code_of, dtype_rank
+from paramtool.core.collection import collection_paused
 from paramtool.errors import SafetensorsError
 
 #: Bytes of a non-contiguous array made contiguous at a time while writing it.
@@ -64,6 +67,7 @@ class Slot:
     end: int
 
 
+@collection_paused()  # a million rows and header entries, no cycles
 def plan_layout(
     specs: Iterable[Spec], metadata: Mapping[str, str] | None = None
 ) -> tuple[bytes, list[Slot]]:
@@ -81,19 +85,24 @@ def plan_layout(
             format cannot hold, a negative dimension.
     """
     rows = []
+    known: dict[Any, tuple[int, np.dtype, str]] = {}  # one lookup per dtype, not per tensor
     for name, shape, dtype in specs:
-        dt = np.dtype(dtype)
-        code = code_of(dt, f"tensor {name!r}")
-        rows.append((name, tuple(int(d) for d in shape), dt.newbyteorder("="), code))
-    _check_names([r[0] for r in rows])
-    rows.sort(key=lambda r: (-dtype_rank(r[3]), r[0]))
+        found = known.get(dtype)
+        if found is None:
+            dt = np.dtype(dtype)
+            code = code_of(dt, f"tensor {name!r}")
+            found = known[dtype] = (-dtype_rank(code), dt.newbyteorder("="), code)
+        rows.append((found[0], name, tuple(map(int, shape)), *found[1:]))
+    _check_names([r[1] for r in rows])
+    rows.sort(key=itemgetter(0, 1))  # by dtype rank (highest first), then name
+    if min(chain.from_iterable(r[2] for r in rows), default=0) < 0:
+        name, shape = next((r[1], r[2]) for r in rows if min(r[2], default=0) < 0)
+        raise SafetensorsError(f"tensor {name!r}: negative dimension in shape {shape}")
     header: dict[str, Any] = {}
     if metadata is not None:
         header[METADATA_KEY] = _checked_metadata(metadata)
     slots, position = [], 0
-    for name, shape, dt, code in rows:
-        if any(d < 0 for d in shape):
-            raise SafetensorsError(f"tensor {name!r}: negative dimension in shape {shape}")
+    for _, name, shape, dt, code in rows:
         size = math.prod(shape) * dt.itemsize
         slots.append(Slot(name, shape, dt, position, position + size))
         header[name] = {"dtype": code, "shape": list(shape), "data_offsets": [position, position + size]}  # fmt: skip
