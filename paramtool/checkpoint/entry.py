@@ -12,6 +12,7 @@ import mmap
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -86,13 +87,14 @@ class Part:
     key: str | None = None
 
     mapping: Any = field(default=None, repr=False)
-    _names: set[str] | None = field(default=None, repr=False, compare=False)
 
     def __contains__(self, name: object) -> bool:
         """Whether this file stores a tensor of this name (names tied to one excluded)."""
-        if self._names is None:
-            self._names = set(self.names())
-        return name in self._names
+        return name in self._name_set
+
+    @cached_property
+    def _name_set(self) -> set[str]:
+        return set(self.names())
 
     def names(self) -> list[str]:
         """Names of the stored tensors, in file order."""

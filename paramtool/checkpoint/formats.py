@@ -91,7 +91,6 @@ class SafetensorsPart(Part):
     def __init__(self, file: Path, header: Header) -> None:
         self.header = header
         super().__init__(file, None, metadata=dict(header.metadata))  # type: ignore[arg-type]
-        self._columns: dict[str, np.ndarray] = {}
 
     @property  # type: ignore[override]
     def entries(self) -> list[Entry]:
@@ -136,31 +135,30 @@ class SafetensorsPart(Part):
         """The values of stored tensors of one dtype and size as the rows of a 2-D array,
         gathered from the mapped file by one index operation (no array per tensor)."""
         rows = np.fromiter(map(self._index.__getitem__, names), np.int64, len(names))
-        column = self._column
-        if column("ndim")[rows].max() > MAX_NDIM:
+        column = self._arrays
+        if column["ndim"][rows].max() > MAX_NDIM:
             return super().stacked(names)  # refused there, as each array alone would be
         first = self.header.info(int(rows[0]))
         dtype = array_from(self._mapped(), self.header, first, self.file).dtype
-        same = (column("code")[rows] == column("code")[rows[0]]) & (column("size")[rows] == first.nbytes)  # fmt: skip
+        same = (column["code"][rows] == column["code"][rows[0]]) & (column["size"][rows] == first.nbytes)  # fmt: skip
         if not same.all():
             raise ValueError(f"{self.file}: stacked tensors must share one dtype and size")
-        starts = column("begin")[rows] + self.header.data_start
+        starts = column["begin"][rows] + self.header.data_start
         data = np.frombuffer(self._mapped(), np.uint8)
         return native(data[starts[:, None] + np.arange(first.nbytes)].view(dtype))
 
-    def _column(self, key: str) -> np.ndarray:
-        """A header column as an array (begin, size, code number, ndim), made once."""
-        if not self._columns:
-            header = self.header
-            begin = np.array(header.begins, np.int64)  # offsets are below the file's size
-            numbers = {code: i for i, code in enumerate(set(header.codes))}
-            self._columns.update(
-                begin=begin,
-                size=np.array(header.ends, np.int64) - begin,
-                code=np.fromiter(map(numbers.__getitem__, header.codes), np.int64, len(begin)),
-                ndim=np.fromiter(map(len, header.shapes), np.int64, len(begin)),
-            )
-        return self._columns[key]
+    @cached_property
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """Header columns as arrays (begin, size, code number, ndim), made when first needed."""
+        header = self.header
+        begin = np.array(header.begins, np.int64)  # offsets are below the file's size
+        numbers = {code: i for i, code in enumerate(set(header.codes))}
+        return {
+            "begin": begin,
+            "size": np.array(header.ends, np.int64) - begin,
+            "code": np.fromiter(map(numbers.__getitem__, header.codes), np.int64, len(begin)),
+            "ndim": np.fromiter(map(len, header.shapes), np.int64, len(begin)),
+        }
 
     def _mapped(self) -> Any:
         if self.mapping is None:

@@ -73,8 +73,8 @@ def floats(
     lists = [column if type(column) is list else list(column) for column in columns]
     distinct = set(itertools.chain.from_iterable(lists))
     unknown = [value for value in distinct if value is None or value != value]
-    distinct.difference_update(unknown)  # None and each NaN object (a NaN equals nothing)
-    written = dict(zip(distinct, map(write, distinct), strict=True))
+    known = list(distinct.difference(unknown))  # None and each NaN object (NaN equals nothing)
+    written = dict(zip(known, map(write, known), strict=True))
     written.update(dict.fromkeys(unknown, undefined))
     if 0.0 in written:  # -0.0 and 0.0 are one key: positive here, negative ones below
         written[0.0] = write(0.0)

@@ -177,8 +177,8 @@ class Header:
 
     def info(self, index: int) -> TensorInfo:
         """The record of the entry at ``index`` in header order."""
-        i = index
-        return TensorInfo(self.names[i], self.codes[i], self.shapes[i], self.begins[i], self.ends[i])  # fmt: skip
+        columns = (self.names, self.codes, self.shapes, self.begins, self.ends)
+        return _new_info(column[index] for column in columns)
 
 
 #: ``TensorInfo._make`` without its Python-level length check.
@@ -437,10 +437,10 @@ def header_from_bytes(raw: bytes, file_size: int, path: object) -> Header:
     with collection_paused():  # a header of a million entries holds no cycles
         data_start = 8 + len(raw)
         parsed = parse_json(raw, path, fast=True)
+        # the fast parse differs only in integers beyond 64 bits, which no message shows here
+        metadata = _metadata(parsed.get(METADATA_KEY, {}), path)
         columns = _well_formed(*_tensor_entries(parsed), file_size - data_start)
         if columns is None:
             parsed = parse_json(raw, path)
-        metadata = _metadata(parsed.get(METADATA_KEY, {}), path)
-        if columns is None:
             columns = _checked(*_tensor_entries(parsed), file_size - data_start, path)
         return Header(*columns, dict(metadata), data_start, file_size)

@@ -9,6 +9,7 @@ that fails the count is parsed again pair by pair.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from paramtool.errors import SafetensorsError
 
@@ -24,7 +25,7 @@ def _fail(path: object, rule: str) -> SafetensorsError:
     return SafetensorsError(f"{path}: {rule}")
 
 
-def _duplicate(pairs: tuple[tuple[str, object], ...]) -> ValueError:
+def _duplicate(pairs: Sequence[tuple[str, object]]) -> ValueError:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
@@ -82,7 +83,7 @@ def _refuse_constant(name: str) -> object:
 def _unique_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
     found = dict(pairs)
     if len(found) != len(pairs):
-        raise _duplicate(tuple(pairs))
+        raise _duplicate(pairs)
     return found
 
 
